@@ -1,0 +1,5 @@
+"""`python -m bouncetag` runs the CLI."""
+
+from bouncetag.cli import entry
+
+entry()

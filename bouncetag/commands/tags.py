@@ -1,0 +1,9 @@
+"""`bouncetag tags`: not built yet."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Placeholder until this command lands."""
