@@ -1,0 +1,1 @@
+"""The export-folder daemon: watcher, workers, service, dashboard and service-file writer."""
