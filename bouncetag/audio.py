@@ -90,7 +90,7 @@ def _decode_ffmpeg(path: Path, max_seconds: float) -> tuple[np.ndarray, int, int
     proc = subprocess.run(cmd, capture_output=True, timeout=600, check=False)
     if proc.returncode != 0 or not proc.stdout:
         reason = proc.stderr.decode(errors="replace").strip().splitlines()
-        detail = reason[-1] if reason else "no audio stream"
+        detail = reason[-1].replace(f"{path}: ", "") if reason else "no audio stream"
         raise AudioDecodeError(f"not a readable audio file ({detail})", path)
     data = np.frombuffer(proc.stdout, dtype="<f4").reshape(-1, 1).copy()
     duration = len(data) / ANALYSIS_SAMPLE_RATE

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = Context(config, config_path, paths, Console(), err_console)
         return int(args.handler(ctx, args) or 0)
     except BounceTagError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -1,0 +1,110 @@
+"""`bouncetag analyze` as a user runs it: JSON lines, BPM accuracy, bad files, no genre model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bouncetag.cli import main
+from bouncetag.synth import demo_bounce, drum_loop, write_audio
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_json_bpm_within_one_percent_for_72_92_140(tmp_path: Path, capsys) -> None:
+    files = []
+    for bpm, style, fmt in [(72, "straight", "wav"), (92, "swung", "flac"), (140, "trap", "mp3")]:
+        files.append(
+            write_audio(tmp_path / f"loop{bpm}.{fmt}", drum_loop(bpm, style, seconds=12.0), channels=2)
+        )
+    code = main(["analyze", "--json", "--transcriber", "none", *map(str, files)])
+    results = _json_lines(capsys.readouterr().out)
+    assert code == 0
+    assert [Path(r["path"]).name for r in results] == ["loop72.wav", "loop92.flac", "loop140.mp3"]
+    for bpm, result in zip((72, 92, 140), results, strict=True):
+        assert result["tempo"]["bpm"] == pytest.approx(bpm, rel=0.01), result["tempo"]
+        assert result["tempo"]["bpm_int"] == bpm
+        assert result["tempo"]["source"] == "estimate"
+        assert result["genre"] is None
+        assert "no model yet" in result["genre_note"]
+
+
+def test_bad_files_get_one_line_errors_and_the_rest_still_run(tmp_path: Path, capsys) -> None:
+    good = write_audio(tmp_path / "good.wav", drum_loop(120, "four_on_floor", seconds=8.0))
+    corrupt = tmp_path / "corrupt.flac"
+    corrupt.write_bytes(good.read_bytes()[:2000][::-1])
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp_path / "lyrics.mp3"
+    text.write_text("not audio at all\n" * 100)
+    good2 = write_audio(tmp_path / "good2.wav", drum_loop(100, "straight", seconds=8.0))
+    code = main(
+        ["analyze", "--json", "--transcriber", "none"]
+        + [str(p) for p in (good, corrupt, empty, text, good2)]
+    )
+    captured = capsys.readouterr()
+    assert code != 0
+    assert [Path(r["path"]).name for r in _json_lines(captured.out)] == ["good.wav", "good2.wav"]
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3
+    for bad, line in zip((corrupt, empty, text), errors, strict=True):
+        assert str(bad) in line
+
+
+def test_folder_argument_analyses_audio_inside(tmp_path: Path, capsys) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    write_audio(tmp_path / "a" / "one.wav", drum_loop(90, "straight", seconds=6.0))
+    write_audio(tmp_path / "a" / "b" / "two.ogg", drum_loop(128, "four_on_floor", seconds=6.0))
+    (tmp_path / "a" / "notes.txt").write_text("ignored")
+    assert main(["analyze", "--json", "--transcriber", "none", str(tmp_path / "a")]) == 0
+    names = sorted(Path(r["path"]).name for r in _json_lines(capsys.readouterr().out))
+    assert names == ["one.wav", "two.ogg"]
+
+
+def test_table_output_mentions_bpm_and_no_model(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "beat.wav", drum_loop(92, "straight", seconds=8.0))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bouncetag", "analyze", "--transcriber", "none", str(path)],
+        capture_output=True, text=True, timeout=120, env={**_env(tmp_path), "COLUMNS": "160"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "92.0" in proc.stdout
+    assert "no model yet" in proc.stdout
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "BOUNCETAG_HOME": str(tmp_path / "home")}
+
+
+def test_help_is_fast_and_imports_no_heavy_library(tmp_path: Path) -> None:
+    code = (
+        "import sys, time; t = time.perf_counter(); from bouncetag.cli import build_parser; "
+        "build_parser(); print(time.perf_counter() - t); "
+        "print(sorted(m for m in ('torch', 'transformers', 'librosa', 'faster_whisper', 'gensim') "
+        "if m in sys.modules))"
+    )
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()
+    assert out[1] == "[]", f"heavy modules imported at start-up: {out[1]}"
+    assert time.perf_counter() - started < 10  # generous: CI machines are busy; see benchmarks
+
+
+@pytest.mark.slow
+def test_demo_bounce_gets_bpm_and_transcript(tmp_path: Path, capsys) -> None:
+    path = write_audio(tmp_path / "demo.wav", demo_bounce(seconds=16.0), channels=2)
+    assert main(["analyze", "--json", str(path)]) == 0
+    (result,) = _json_lines(capsys.readouterr().out)
+    assert result["tempo"]["bpm"] == pytest.approx(92.0, abs=0.5)
+    assert not result["transcript"]["instrumental"]
+    assert len(result["transcript"]["text"].split()) >= 3
