@@ -304,11 +304,13 @@ def run_service_install(ctx: Context, args: argparse.Namespace) -> int:
         args.dest,
     )
     if args.print_only:
-        ctx.console.print(service_file.text, markup=False, highlight=False, end="")
+        ctx.console.print(
+            service_file.text, markup=False, highlight=False, end="", soft_wrap=True
+        )
         return 0
     service_file.path.parent.mkdir(parents=True, exist_ok=True)
     service_file.path.write_text(service_file.text, encoding="utf-8")
     ctx.console.print(f"wrote {service_file.kind} service: {service_file.path}")
     ctx.console.print("start it with:", highlight=False)
-    ctx.console.print(service_file.start_hint, markup=False, highlight=False)
+    ctx.console.print(service_file.start_hint, markup=False, highlight=False, soft_wrap=True)
     return 0
