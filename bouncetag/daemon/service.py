@@ -348,6 +348,8 @@ class DaemonService:
         """Queue again what a previous run left pending or processing (crash, kill -9)."""
         assert self.store is not None
         now = time.time()
+        folders = set(self.folders) | {Path(r.path).parent for r in self.store.files("processing")}
+        self._clean_temps(folders)
         for status in ("processing", "pending"):
             for row in self.store.files(status):
                 path = Path(row.path)
@@ -360,6 +362,20 @@ class DaemonService:
                     self._schedule_retry(path, row.next_attempt_at)
                 else:
                     self._recovered.append(path)
+
+    @staticmethod
+    def _clean_temps(folders: set[Path]) -> None:
+        """Remove temp copies a killed tag write left behind (they are never audio files)."""
+        try:
+            from bouncetag.tags import clean_stale_temps
+        except ImportError:
+            return
+        for folder in sorted(folders):
+            try:
+                for tmp in clean_stale_temps(folder):
+                    log.info("removed a stale tag-write temp file %s", tmp)
+            except Exception:  # noqa: BLE001 - housekeeping never blocks start-up
+                log.exception("cleaning temp files in %s failed", folder)
 
     def _start_training_schedule(self) -> None:
         # Hook for the trainer's scheduler (bouncetag/trainer/schedule.py); see docs/daemon.md.
@@ -612,7 +628,10 @@ class DaemonService:
             self._failed(path, _reason(exc), attempt)
             return
         seconds = time.monotonic() - started
-        after = StatKey.of(path) or key
+        if outcome.tagged_size is not None and outcome.tagged_mtime_ns is not None:
+            after = StatKey(outcome.tagged_size, outcome.tagged_mtime_ns)
+        else:
+            after = StatKey.of(path) or key
         result = dict(outcome.result)
         result.setdefault("tag_status", outcome.tag_status)
         result.setdefault("seconds", round(seconds, 3))

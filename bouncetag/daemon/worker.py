@@ -31,6 +31,9 @@ class FileOutcome:
     transcript: str
     tag_status: str  # "written", "unchanged", "dry-run", ...
     result: dict[str, Any] = field(default_factory=dict)  # Analysis.to_json() plus the tag report
+    # The file's size/mtime right after our own tag write (None: not written, or unknown).
+    tagged_size: int | None = None
+    tagged_mtime_ns: int | None = None
 
     @property
     def snippet(self) -> str:
@@ -104,6 +107,8 @@ class AnalyzerProcessor:
             transcript=analysis.transcript.text if analysis.transcript else "",
             tag_status=status,
             result=result,
+            tagged_size=getattr(report, "size", None),
+            tagged_mtime_ns=getattr(report, "mtime_ns", None),
         )
 
 

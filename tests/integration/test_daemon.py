@@ -57,10 +57,11 @@ def write_loop(path: Path, bpm: float = 120.0, seed: int = 0) -> Path:
     return path
 
 
-def tagged_bpm(path: Path) -> float | None:
-    from bouncetag.tags import read_file_bpm
+def tagged_bpm(path: Path) -> str | None:
+    """The BPM tag bouncetag wrote into the file (read back from disk)."""
+    from bouncetag.tags import read_tags
 
-    return read_file_bpm(path)
+    return read_tags(path).fields.get("bpm")
 
 
 @pytest.fixture
