@@ -1,4 +1,4 @@
-"""Tag writing in all six container formats: audio untouched, ffprobe and mutagen read it, undo works."""
+"""Tag writes in all six formats: audio untouched, ffprobe and mutagen read them, undo works."""
 
 from __future__ import annotations
 
