@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bouncetag.tags.mapping import FIELD_TABLE, FieldKeys
 from bouncetag.tags.writer import (
+    TEMP_SUFFIX,
     FieldChange,
     TagPlan,
     TagSnapshot,
@@ -20,7 +21,8 @@ from bouncetag.tags.writer import (
 )
 
 __all__ = [
-    "FIELD_TABLE", "FieldChange", "FieldKeys", "TagPlan", "TagSnapshot", "TagWriteReport",
+    "FIELD_TABLE", "TEMP_SUFFIX", "FieldChange", "FieldKeys", "TagPlan", "TagSnapshot",
+    "TagWriteReport",
     "clean_stale_temps", "format_plan", "plan_write", "read_file_bpm", "read_tags",
     "temp_path_for", "undo", "undo_last", "write_analysis",
 ]
