@@ -1,0 +1,1 @@
+"""Training the genre head: datasets, feature cache, training, evaluation and scheduling."""
