@@ -108,3 +108,30 @@ def test_demo_bounce_gets_bpm_and_transcript(tmp_path: Path, capsys) -> None:
     assert result["tempo"]["bpm"] == pytest.approx(92.0, abs=0.5)
     assert not result["transcript"]["instrumental"]
     assert len(result["transcript"]["text"].split()) >= 3
+
+
+def test_tempo_already_in_the_file_wins_and_estimate_is_kept(tmp_path: Path, capsys) -> None:
+    from mutagen.id3 import ID3, TBPM
+
+    path = write_audio(tmp_path / "tagged.mp3", drum_loop(92, "straight", seconds=8.0))
+    tags = ID3()
+    tags.add(TBPM(encoding=3, text=["93"]))
+    tags.save(path)
+    assert main(["analyze", "--json", "--transcriber", "none", str(path)]) == 0
+    (result,) = _json_lines(capsys.readouterr().out)
+    assert result["tempo"]["source"] == "file"
+    assert result["tempo"]["bpm"] == 93.0
+    assert result["tempo"]["estimated_bpm"] == pytest.approx(92.0, rel=0.01)
+
+
+def test_per_folder_tempo_range_from_config(tmp_path: Path, capsys) -> None:
+    slow = tmp_path / "hiphop"
+    slow.mkdir()
+    path = write_audio(slow / "beat.wav", drum_loop(170, "straight", seconds=10.0))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[[tempo.folders]]\npath = "{slow}"\nmin_bpm = 60.0\nmax_bpm = 100.0\n'
+    )
+    assert main(["-c", str(config), "analyze", "--json", "--transcriber", "none", str(path)]) == 0
+    (result,) = _json_lines(capsys.readouterr().out)
+    assert result["tempo"]["bpm"] == pytest.approx(85.0, rel=0.01)
