@@ -160,7 +160,12 @@ class LoggingSink:
         self._logger = logger
 
     def emit(self, event: Event) -> None:
-        level = logging.WARNING if isinstance(event, FileFailed) else logging.INFO
+        if isinstance(event, FileFailed):
+            level = logging.WARNING
+        elif isinstance(event, StageChanged | FileSettling | FileDiscovered | FileQueued):
+            level = logging.DEBUG  # per-stage chatter: only when debugging
+        else:
+            level = logging.INFO
         self._logger.log(level, event.describe())
 
 
