@@ -37,8 +37,9 @@ def _loop_flac(bpm: float, seconds: float, seed: int) -> bytes:
     from bouncetag.synth import drum_loop
 
     buf = io.BytesIO()
-    sf.write(buf, drum_loop(bpm, seconds=seconds, sample_rate=22050, seed=seed), 22050,
-             format="FLAC")
+    sf.write(
+        buf, drum_loop(bpm, seconds=seconds, sample_rate=22050, seed=seed), 22050, format="FLAC"
+    )
     return buf.getvalue()
 
 
@@ -80,8 +81,12 @@ def main() -> int:
     console = Console()
     paths = AppPaths.default().ensure()
     config = Config().replace(
-        "watch", settle_seconds=args.settle, workers=args.workers, retry_backoff_seconds=0.2,
-        max_attempts=2, queue_size=1000,
+        "watch",
+        settle_seconds=args.settle,
+        workers=args.workers,
+        retry_backoff_seconds=0.2,
+        max_attempts=2,
+        queue_size=1000,
     )
     if not args.whisper:
         config = config.replace("transcribe", backend="none")
@@ -114,8 +119,10 @@ def main() -> int:
             payload = _loop_flac(90 + 9 * i, args.seconds, i)
             exported_at = time.time()
             path = _export(drop, f"latency {i}.flac", payload).resolve()
-            done = sink.wait_for(lambda e, p=str(path): isinstance(e, FileDone) and e.path == p,
-                                 timeout=120 + args.settle)[0]
+            done = sink.wait_for(
+                lambda e, p=str(path): isinstance(e, FileDone) and e.path == p,
+                timeout=120 + args.settle,
+            )[0]
             if not read_tags(path).fields.get("bpm"):
                 raise SystemExit(f"{path}: no BPM tag after FileDone")
             latencies.append(done.timestamp - exported_at)
@@ -133,8 +140,9 @@ def main() -> int:
             _export(drop_dir, f"corrupt {i:02d}.wav", os.urandom(3000))
         dropped = time.time() - t0
         sink.wait_for(lambda e: isinstance(e, FileDone), timeout=600, count=before_done + n_good)
-        sink.wait_for(lambda e: isinstance(e, FileFailed) and e.final, timeout=120,
-                      count=args.corrupt)
+        sink.wait_for(
+            lambda e: isinstance(e, FileFailed) and e.final, timeout=120, count=args.corrupt
+        )
         drop_seconds = max(e.timestamp for e in sink.of_type(FileDone)) - t0
         alive = service.started
     finally:
@@ -146,8 +154,12 @@ def main() -> int:
     corrupt_failed = sum(1 for r in rows if r.status == "failed" and r.last_error)
 
     figures = {
-        "config": {"settle_seconds": args.settle, "workers": args.workers,
-                   "transcribe": config.transcribe.backend, "latency_file_seconds": args.seconds},
+        "config": {
+            "settle_seconds": args.settle,
+            "workers": args.workers,
+            "transcribe": config.transcribe.backend,
+            "latency_file_seconds": args.seconds,
+        },
         "latency_seconds": {
             "median": round(statistics.median(latencies), 3),
             "p95": round(_percentile(latencies, 0.95), 3),
@@ -158,31 +170,42 @@ def main() -> int:
             "p95": round(_percentile(baseline, 0.95), 3),
         },
         "drop": {
-            "files": args.drop, "corrupt": args.corrupt, "good_tagged_once": good_done,
-            "corrupt_failed_with_reason": corrupt_failed, "daemon_alive": alive,
-            "write_seconds": round(dropped, 3), "seconds_to_last_tag": round(drop_seconds, 3),
+            "files": args.drop,
+            "corrupt": args.corrupt,
+            "good_tagged_once": good_done,
+            "corrupt_failed_with_reason": corrupt_failed,
+            "daemon_alive": alive,
+            "write_seconds": round(dropped, 3),
+            "seconds_to_last_tag": round(drop_seconds, 3),
             "files_per_second": round(n_good / drop_seconds, 2),
         },
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
     path = write_results("latency", figures)
 
-    table = Table(title=f"daemon latency and throughput (settle {args.settle}s, "
-                        f"{args.workers} workers, transcribe {config.transcribe.backend})")
+    table = Table(
+        title=f"daemon latency and throughput (settle {args.settle}s, "
+        f"{args.workers} workers, transcribe {config.transcribe.backend})"
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     lat = figures["latency_seconds"]
-    table.add_row(f"export -> tags on disk, median ({args.files} files of {args.seconds:.0f}s)",
-                  f"{lat['median']:.2f} s")
+    table.add_row(
+        f"export -> tags on disk, median ({args.files} files of {args.seconds:.0f}s)",
+        f"{lat['median']:.2f} s",
+    )
     table.add_row("export -> tags on disk, p95", f"{lat['p95']:.2f} s")
-    table.add_row("baseline: analyse + tag in a loop, median",
-                  f"{figures['baseline_analyse_and_tag_seconds']['median']:.2f} s")
+    table.add_row(
+        "baseline: analyse + tag in a loop, median",
+        f"{figures['baseline_analyse_and_tag_seconds']['median']:.2f} s",
+    )
     d = figures["drop"]
     table.add_row(f"drop of {d['files']} files: to last tag", f"{d['seconds_to_last_tag']:.1f} s")
     table.add_row("drop throughput", f"{d['files_per_second']:.1f} files/s")
     table.add_row("good files tagged exactly once", f"{d['good_tagged_once']}/{n_good}")
-    table.add_row("corrupt files failed with a reason", f"{d['corrupt_failed_with_reason']}/"
-                  f"{d['corrupt']}")
+    table.add_row(
+        "corrupt files failed with a reason", f"{d['corrupt_failed_with_reason']}/{d['corrupt']}"
+    )
     table.add_row("peak RSS", f"{figures['peak_rss_mb']:.0f} MB")
     console.print(table)
     console.print(f"wrote {path}")

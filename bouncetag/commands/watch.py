@@ -304,9 +304,7 @@ def run_service_install(ctx: Context, args: argparse.Namespace) -> int:
         args.dest,
     )
     if args.print_only:
-        ctx.console.print(
-            service_file.text, markup=False, highlight=False, end="", soft_wrap=True
-        )
+        ctx.console.print(service_file.text, markup=False, highlight=False, end="", soft_wrap=True)
         return 0
     service_file.path.parent.mkdir(parents=True, exist_ok=True)
     service_file.path.write_text(service_file.text, encoding="utf-8")

@@ -139,6 +139,8 @@ class DaemonService:
         polling: force the polling observer.
         watch: False to only scan and process (`--once`), without an observer.
         dry_run: analyse without writing tags (default processor only).
+        training_scheduler: a `TrainScheduler` to run (default: one built from train.schedule,
+            if set); its results are published as TrainFinished / TrainScheduled events.
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class DaemonService:
         polling: bool = False,
         watch: bool = True,
         dry_run: bool = False,
+        training_scheduler: Any = None,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -182,7 +185,7 @@ class DaemonService:
         self._watcher: FolderWatcher | None = None
         self._lock_fh: IO[str] | None = None
         self._model_version: str | None = None
-        self._scheduler: Any = None
+        self._scheduler: Any = training_scheduler
         self._recovered: list[Path] = []
         self.observer_kind = "none"
         self.started = False
@@ -378,33 +381,37 @@ class DaemonService:
                 log.exception("cleaning temp files in %s failed", folder)
 
     def _start_training_schedule(self) -> None:
-        # Hook for the trainer's scheduler (bouncetag/trainer/schedule.py); see docs/daemon.md.
-        if not self.config.train.schedule:
-            return
-        try:
-            from bouncetag.trainer import schedule as train_schedule
-        except ImportError:
-            log.warning("train.schedule is set but the training scheduler is not available")
-            return
-        factory = getattr(train_schedule, "TrainingScheduler", None)
-        if factory is None:
-            log.warning("train.schedule is set but bouncetag.trainer.schedule has no scheduler")
-            return
+        """Start scheduled retraining when train.schedule is set (or a scheduler was given)."""
+        if self._scheduler is None:
+            if not self.config.train.schedule:
+                return
+            try:
+                from bouncetag.trainer.schedule import TrainScheduler
 
-        def on_result(result: Any) -> None:
-            promoted = bool(getattr(result, "promoted", False))
-            version = getattr(result, "model_version", None) or getattr(result, "version", None)
-            self.sink.emit(TrainFinished(str(result), promoted, version))
-            self._emit_next_training()
-
+                self._scheduler = TrainScheduler(self.paths, self.config)
+            except Exception as exc:  # noqa: BLE001 - training must never stop the daemon
+                log.exception("could not set up the training scheduler")
+                self.sink.emit(TrainFinished(f"training schedule not started: {exc}"))
+                return
+        self._scheduler.on_result = self._on_training_result
         try:
-            self._scheduler = factory(self.config, self.paths, on_result=on_result)
             self._scheduler.start()
-        except Exception as exc:  # noqa: BLE001 - training must never stop the daemon
+        except Exception as exc:  # noqa: BLE001
             log.exception("could not start the training scheduler")
-            self.sink.emit(TrainFinished(f"scheduler failed to start: {exc}"))
+            self.sink.emit(TrainFinished(f"training schedule not started: {exc}"))
             self._scheduler = None
             return
+        self._emit_next_training()
+
+    def _on_training_result(self, outcome: Any) -> None:
+        result = getattr(outcome, "result", None)
+        promoted = bool(getattr(result, "promoted", False))
+        version = getattr(result, "version", None)
+        self.sink.emit(
+            TrainFinished(
+                str(getattr(outcome, "message", outcome)), promoted, version if promoted else None
+            )
+        )
         self._emit_next_training()
 
     def _emit_next_training(self) -> None:

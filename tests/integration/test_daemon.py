@@ -38,16 +38,25 @@ RATE = 22050
 
 def fast_config(**watch: object) -> Config:
     """Real analysis without Whisper; short settle and back-off so tests stay quick."""
-    values = {"settle_seconds": 0.3, "retry_backoff_seconds": 0.05, "max_attempts": 2,
-              "poll_interval": 0.1}
+    values = {
+        "settle_seconds": 0.3,
+        "retry_backoff_seconds": 0.05,
+        "max_attempts": 2,
+        "poll_interval": 0.1,
+    }
     values.update(watch)
     return Config().replace("transcribe", backend="none").replace("watch", **values)
 
 
 def loop_bytes(bpm: float, fmt: str = "WAV", seconds: float = 2.0, seed: int = 0) -> bytes:
     buf = io.BytesIO()
-    sf.write(buf, drum_loop(bpm, seconds=seconds, sample_rate=RATE, seed=seed), RATE, format=fmt,
-             subtype="PCM_16")
+    sf.write(
+        buf,
+        drum_loop(bpm, seconds=seconds, sample_rate=RATE, seed=seed),
+        RATE,
+        format=fmt,
+        subtype="PCM_16",
+    )
     return buf.getvalue()
 
 
@@ -81,8 +90,9 @@ def run_daemon(paths: AppPaths):
     """Start a DaemonService; always stopped at test end (no leaked threads)."""
     started: list[DaemonService] = []
 
-    def start(folder: Path, config: Config | None = None, **kwargs) -> tuple[DaemonService,
-                                                                             RecordingSink]:
+    def start(
+        folder: Path, config: Config | None = None, **kwargs
+    ) -> tuple[DaemonService, RecordingSink]:
         sink = RecordingSink()
         service = DaemonService(config or fast_config(), paths, [folder.resolve()], sink, **kwargs)
         service.start()
@@ -137,8 +147,14 @@ def test_file_written_slowly_is_tagged_once_after_it_is_complete(drop, paths, ru
 
 def test_drop_of_many_files_some_corrupt(drop, paths, run_daemon) -> None:
     good = [write_loop(drop / f"good {i:02d}.flac", 90 + i, seed=i) for i in range(34)]
-    corrupt = [drop / "garbage.wav", drop / "truncated.wav", drop / "empty.flac",
-               drop / "text.mp3", drop / "noise.aiff", drop / "half.flac"]
+    corrupt = [
+        drop / "garbage.wav",
+        drop / "truncated.wav",
+        drop / "empty.flac",
+        drop / "text.mp3",
+        drop / "noise.aiff",
+        drop / "half.flac",
+    ]
     rng = np.random.default_rng(0)
     corrupt[0].write_bytes(rng.integers(0, 255, 4000, dtype=np.uint8).tobytes())
     corrupt[1].write_bytes(loop_bytes(120.0)[:3000])
@@ -149,8 +165,7 @@ def test_drop_of_many_files_some_corrupt(drop, paths, run_daemon) -> None:
     service, sink = run_daemon(drop, fast_config(workers=2))
 
     sink.wait_for(lambda e: isinstance(e, FileDone), timeout=90, count=len(good))
-    sink.wait_for(lambda e: isinstance(e, FileFailed) and e.final, timeout=60,
-                  count=len(corrupt))
+    sink.wait_for(lambda e: isinstance(e, FileFailed) and e.final, timeout=60, count=len(corrupt))
     with Store(paths.db_file) as store:
         for path in good:
             row = store.get_file(path.resolve())
@@ -262,8 +277,10 @@ def test_failures_are_retried_with_backoff_then_marked_failed_and_the_queue_goes
     assert backoffs == [0.05, 0.1]  # exponential back-off
     assert calls == {"always.wav": 3, "once.wav": 2, "fine.wav": 1}
     with Store(paths.db_file) as store:
-        assert store.get_file((drop / "always.wav").resolve()).last_error == \
-            "RuntimeError: disk on fire"
+        assert (
+            store.get_file((drop / "always.wav").resolve()).last_error
+            == "RuntimeError: disk on fire"
+        )
         once = store.get_file((drop / "once.wav").resolve())
         assert once.status == "done" and once.attempts == 2 and once.processed_count == 1
 
@@ -275,12 +292,23 @@ def test_rows_left_processing_by_a_crash_are_finished_once_on_start(
     finished = write_loop(drop / "already done.flac")
     st = crashed.stat()
     with Store(paths.db_file) as store:
-        store.upsert_file(crashed.resolve(), size=st.st_size, mtime_ns=st.st_mtime_ns,
-                          status="processing", attempts=1)
+        store.upsert_file(
+            crashed.resolve(),
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            status="processing",
+            attempts=1,
+        )
         fst = finished.stat()
-        store.upsert_file(finished.resolve(), size=fst.st_size, mtime_ns=fst.st_mtime_ns,
-                          status="done", processed_count=1, tagged_size=fst.st_size,
-                          tagged_mtime_ns=fst.st_mtime_ns)
+        store.upsert_file(
+            finished.resolve(),
+            size=fst.st_size,
+            mtime_ns=fst.st_mtime_ns,
+            status="done",
+            processed_count=1,
+            tagged_size=fst.st_size,
+            tagged_mtime_ns=fst.st_mtime_ns,
+        )
     service, sink = run_daemon(drop)
     sink.wait_for(lambda e: isinstance(e, FileDone), 30)
     assert service.wait_idle(10)
@@ -368,9 +396,18 @@ def test_settler_reports_files_that_vanish(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("Song.wav", True), ("Song.WAV", True), ("Song.m4a", True), ("Song.wav.tmp", False),
-     ("Song.part", False), ("Song.asd", False), ("Song.wav.reapeaks", False),
-     ("._Song.wav", False), (".Song.wav", False), ("notes.txt", False)],
+    [
+        ("Song.wav", True),
+        ("Song.WAV", True),
+        ("Song.m4a", True),
+        ("Song.wav.tmp", False),
+        ("Song.part", False),
+        ("Song.asd", False),
+        ("Song.wav.reapeaks", False),
+        ("._Song.wav", False),
+        (".Song.wav", False),
+        ("notes.txt", False),
+    ],
 )
 def test_candidate_filter(name: str, expected: bool) -> None:
     assert is_candidate(Path("/x") / name, Config().watch) is expected
@@ -385,9 +422,7 @@ def _write_fast_config(paths: AppPaths) -> Path:
     return paths.config_file
 
 
-def test_watch_once_headless_prints_json_lines_and_status_reports(
-    drop, paths, capsys
-) -> None:
+def test_watch_once_headless_prints_json_lines_and_status_reports(drop, paths, capsys) -> None:
     from bouncetag.cli import main
 
     _write_fast_config(paths)
@@ -440,8 +475,9 @@ def test_service_install_writes_a_systemd_unit_or_launchd_plist(
     assert "systemctl --user enable --now bouncetag.service" in out
 
     plist_path = tmp_path / "agent.plist"
-    assert main(["service", "install", str(drop), "--kind", "launchd", "--dest",
-                 str(plist_path)]) == 0
+    assert (
+        main(["service", "install", str(drop), "--kind", "launchd", "--dest", str(plist_path)]) == 0
+    )
     plist = plistlib.loads(plist_path.read_bytes())
     assert plist["ProgramArguments"][-3:] == ["watch", "--headless", str(drop.resolve())]
     assert "launchctl load -w" in capsys.readouterr().out
@@ -452,3 +488,23 @@ def test_watch_without_a_folder_is_a_config_error(paths, capsys) -> None:
 
     assert main(["watch", "--once", "--headless"]) == 2
     assert "no folder to watch" in capsys.readouterr().err
+
+
+def test_scheduled_training_results_reach_the_events(drop, paths, run_daemon) -> None:
+    from types import SimpleNamespace
+
+    from bouncetag.events import TrainFinished, TrainScheduled
+    from bouncetag.trainer.schedule import TrainScheduler
+
+    def fake_training(paths, config, options, store=None):
+        return SimpleNamespace(promoted=True, version="genre-test-1", new_score=0.9)
+
+    scheduler = TrainScheduler(paths, fast_config(), interval_seconds=0.2, train_fn=fake_training)
+    service, sink = run_daemon(drop, training_scheduler=scheduler)
+    first = sink.wait_for(lambda e: isinstance(e, TrainScheduled), 5)[0]
+    assert first.next_run is not None
+    finished = sink.wait_for(lambda e: isinstance(e, TrainFinished), 10)[0]
+    assert finished.result  # a one-line message for the dashboard
+    if "trained" in finished.result:
+        assert finished.promoted and finished.model_version == "genre-test-1"
+    sink.wait_for(lambda e: isinstance(e, TrainScheduled), 5, count=2)

@@ -47,9 +47,7 @@ def test_kill_9_mid_drop_then_restart_tags_every_file_exactly_once(tmp_path: Pat
     from bouncetag.tags import read_tags
 
     paths = AppPaths.default().ensure()  # BOUNCETAG_HOME is this test's own folder
-    paths.config_file.write_text(
-        '[transcribe]\nbackend = "none"\n[watch]\nsettle_seconds = 0.2\n'
-    )
+    paths.config_file.write_text('[transcribe]\nbackend = "none"\n[watch]\nsettle_seconds = 0.2\n')
     drop = tmp_path / "Bounces"
     drop.mkdir()
     cmd = [sys.executable, "-m", "bouncetag", "watch", str(drop), "--headless", "--workers", "1"]
@@ -58,13 +56,20 @@ def test_kill_9_mid_drop_then_restart_tags_every_file_exactly_once(tmp_path: Pat
     with first_log.open("w") as out:
         daemon = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        wait_until(lambda: any(e["event"] == "DaemonStarted" for e in events(first_log)), 60,
-                   "the daemon to start")
+        wait_until(
+            lambda: any(e["event"] == "DaemonStarted" for e in events(first_log)),
+            60,
+            "the daemon to start",
+        )
         files = []
         for i in range(N_FILES):  # the drop arrives while the daemon runs
             buf = io.BytesIO()
-            sf.write(buf, drum_loop(80 + 7 * i, seconds=3.0, sample_rate=RATE, seed=i), RATE,
-                     format="FLAC")
+            sf.write(
+                buf,
+                drum_loop(80 + 7 * i, seconds=3.0, sample_rate=RATE, seed=i),
+                RATE,
+                format="FLAC",
+            )
             path = drop / f"bounce {i:02d}.flac"
             path.write_bytes(buf.getvalue())
             files.append(path)
@@ -88,8 +93,9 @@ def test_kill_9_mid_drop_then_restart_tags_every_file_exactly_once(tmp_path: Pat
 
     second_log = tmp_path / "second.jsonl"
     with second_log.open("w") as out:
-        restarted = subprocess.run([*cmd, "--once"], stdout=out, stderr=subprocess.STDOUT,
-                                   env=env, timeout=180)
+        restarted = subprocess.run(
+            [*cmd, "--once"], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=180
+        )
     assert restarted.returncode == 0, second_log.read_text()[-2000:]
     done_after = {e["path"] for e in events(second_log) if e["event"] == "FileDone"}
     assert not done_before & done_after, "a file finished before the kill was processed again"

@@ -37,8 +37,9 @@ def _busy_state() -> DashboardState:
         StageChanged("/music/bounces/first.wav", "transcript", "start"),
         FileQueued("/music/bounces/next-up.wav", 2),
         FileSettling("/music/bounces/still-writing.wav", 2.0),
-        FileDone("/music/bounces/done-one.wav", 92.4, "hiphop", 0.83, "we ride tonight", 3.2,
-                 "written"),
+        FileDone(
+            "/music/bounces/done-one.wav", 92.4, "hiphop", 0.83, "we ride tonight", 3.2, "written"
+        ),
         FileFailed("/music/bounces/broken.wav", "truncated: 4000 bytes short", 3, True),
         FileSkipped("/music/bounces/gone.wav", "vanished before it settled"),
     ]:
