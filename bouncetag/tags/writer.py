@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bouncetag.errors import BounceTagError, FileBusyError, TagError
 from bouncetag.tags import mapping as m
@@ -36,9 +36,10 @@ _LABELS = {
 class TagSnapshot:
     """What a file's tags hold now.
 
-    `fields` maps our field names (see mapping.ALL_FIELDS) to their text; multiple values are
-    joined with "; ". `ours` names the main fields whose current value is the one bouncetag
-    wrote (per the provenance tag); any other value there is the user's.
+    `fields` maps our field names (mapping.ALL_FIELDS, plus genre_riff/bpm_riff for WAV's RIFF
+    INFO) to their text; multiple values are joined with "; ". A WAV with a genre or BPM only in
+    RIFF INFO shows it under genre/bpm_precise too. `ours` names the fields whose current value
+    is the one bouncetag wrote (per the provenance tag); any other value there is the user's.
     """
 
     path: str
@@ -126,23 +127,30 @@ def _wrote_map(raw: RawTags) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def _ours(raw: RawTags) -> frozenset[str]:
+def _ours(raw: RawTags, fields: dict[str, str]) -> frozenset[str]:
+    """The fields whose current value is the one bouncetag wrote (per BOUNCETAG_WROTE)."""
     wrote = _wrote_map(raw)
-    return frozenset(
+    ours = {
         slot for slot in m.MAIN_FIELDS
-        if slot in wrote and raw.get(slot)
-        and _fingerprint(slot, _join(raw[slot]) or "") == wrote[slot]
-    )
+        if slot in wrote and fields.get(slot)
+        and _fingerprint(slot, fields[slot]) == wrote[slot]
+    }
+    for riff_slot, main in ((m.GENRE_RIFF, m.GENRE), (m.BPM_RIFF, m.BPM_PRECISE)):
+        if fields.get(riff_slot) and fields[riff_slot] == wrote.get(main):
+            ours.add(riff_slot)
+    return frozenset(ours)
 
 
 def _snapshot(path: Path, container: Container) -> TagSnapshot:
     st = os.stat(path)
     raw, other = container.read(path)
-    fields = {slot: _join(values) or "" for slot, values in raw.items() if slot in m.ALL_FIELDS}
+    fields = {slot: _join(values) or "" for slot, values in raw.items()}
+    # A WAV whose only genre/BPM is in RIFF INFO still shows it as its genre/BPM.
     for slot, riff_slot in ((m.GENRE, m.GENRE_RIFF), (m.BPM_PRECISE, m.BPM_RIFF)):
         if not fields.get(slot) and raw.get(riff_slot):
             fields[slot] = _join(raw[riff_slot]) or ""
-    return TagSnapshot(str(path), container.name, fields, other, _ours(raw), raw, _stat_key(st))
+    return TagSnapshot(str(path), container.name, fields, other, _ours(raw, fields), raw,
+                       _stat_key(st))
 
 
 def read_tags(path: Path | str) -> TagSnapshot:
@@ -278,11 +286,7 @@ def plan_write(
     else:
         precise = f"{analysis.tempo.bpm:.1f}"
         desired = {m.BPM: str(analysis.tempo.bpm_int), m.BPM_PRECISE: precise, m.BPM_RIFF: precise}
-        wrote = _wrote_map(raw)
-        owned = all(
-            s in snap.ours or (s == m.BPM_RIFF and _join(raw[s]) == wrote.get(m.BPM_PRECISE))
-            for s in bpm_slots if raw.get(s)
-        )
+        owned = all(s in snap.ours for s in bpm_slots if raw.get(s))
         group(bpm_slots, desired, tags_config.bpm_policy, owned)
 
     genre_slots = (m.GENRE, m.GENRE_RIFF) if riff else (m.GENRE,)
@@ -292,8 +296,7 @@ def plan_write(
     elif genre.confidence < min_confidence:
         skip(genre_slots, f"confidence {genre.confidence:.2f} < {min_confidence:.2f}")
     else:
-        owned = m.GENRE in snap.ours or (not raw.get(m.GENRE) and _join(
-            raw.get(m.GENRE_RIFF)) == _wrote_map(raw).get(m.GENRE))
+        owned = all(s in snap.ours for s in genre_slots if raw.get(s))
         group(genre_slots, {s: genre.genre for s in genre_slots}, tags_config.genre_policy, owned)
 
     transcript = analysis.transcript
@@ -440,13 +443,16 @@ def _stores(container: Container, slot: str) -> bool:
 
 
 def _id3_version_of(path: Path, container: Container) -> int:
-    """Keep the file's ID3 version when no config says otherwise (undo)."""
+    """The file's current ID3 major version (3 or 4), kept when no config says otherwise (undo)."""
     if container.name not in ("MP3", "WAV", "AIFF"):
         return 4
-    with path.open("rb") as fh:
-        data = fh.read(1 << 16)
-    at = data.find(b"ID3")
-    return 3 if at >= 0 and data[at + 3:at + 4] == b"\x03" else 4
+    import mutagen
+
+    try:
+        tags = mutagen.File(str(path)).tags
+        return 3 if tags is not None and tags.version[1] == 3 else 4
+    except Exception:  # noqa: BLE001 - unreadable here fails loudly in the write itself
+        return 4
 
 
 def _safe_apply(
@@ -478,7 +484,7 @@ def _safe_apply(
             others_before = container.read(path)[1]
             container.write(path, tmp, updates, version)
             os.chmod(tmp, stat.S_IMODE(st.st_mode))
-            if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+            if hasattr(os, "geteuid") and os.geteuid() == 0 and st.st_uid != os.getuid():
                 with contextlib.suppress(OSError):
                     os.chown(tmp, st.st_uid, st.st_gid)
             _verify(tmp, path, container, updates, payload_before, others_before)
@@ -669,10 +675,3 @@ def clean_stale_temps(folder: Path | str) -> list[Path]:
         except (BounceTagError, OSError):
             continue
     return removed
-
-
-def analysis_values(snapshot: TagSnapshot) -> dict[str, Any]:
-    """Our main fields as plain values (float BPM, str genre/transcript) for JSON output."""
-    return {"bpm": snapshot.bpm, "genre": snapshot.genre,
-            "transcript": snapshot.fields.get(m.TRANSCRIPT) or None,
-            "ours": sorted(snapshot.ours)}

@@ -336,3 +336,18 @@ def test_tags_and_undo_commands(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["undo", str(path)]) == 4  # nothing left to undo: TagError's exit code
     assert main(["undo"]) == 2
     assert main(["tags", str(tmp_path / "missing.wav")]) == 4
+
+
+def test_wav_genre_only_in_riff_info_is_the_users(tmp_path: Path) -> None:
+    path = make_wav(tmp_path)
+    tmp = tmp_path / "edit.tmp"
+    fmt.WavContainer()._copy_with_info(path, tmp, {"IGNR": ("Rock",)})  # as a DAW would
+    os.replace(tmp, path)
+    snap = read_tags(path)
+    assert snap.genre == "Rock" and snap.fields["genre_riff"] == "Rock"
+    assert not snap.ours & {"genre", "genre_riff"}
+    report = write_analysis(path, analysis(), CONFIG, 0.35)  # genre policy: never
+    assert "genre: keep Rock (already set; policy 'never')" in format_plan(report.plan)
+    after = read_tags(path)
+    assert after.genre == "Rock" and "genre_riff" not in after.ours
+    assert {"bpm", "bpm_precise", "bpm_riff"} <= after.ours
