@@ -113,7 +113,7 @@ def _snare(sample_rate: int, rng: np.random.Generator) -> np.ndarray:
 def _hat(sample_rate: int, rng: np.random.Generator, *, open_hat: bool = False) -> np.ndarray:
     length, decay = (0.3, 0.11) if open_hat else (0.06, 0.015)
     n = int(length * sample_rate)
-    noise = _highpass(rng.standard_normal(n), sample_rate, min(7000.0, 0.4 * sample_rate))
+    noise = _highpass(rng.standard_normal(n), sample_rate, min(4000.0, 0.4 * sample_rate))
     noise /= np.max(np.abs(noise)) + 1e-9
     return (noise * _envelope(n, sample_rate, decay)).astype(np.float32)
 
