@@ -6,7 +6,7 @@ Baseline in the same run: the same files analysed and tagged in a plain loop wit
 so the daemon's own overhead (settle wait, queueing, store) shows up as the difference.
 
     .venv/bin/python benchmarks/latency.py [--files 5] [--drop 200] [--workers 2]
-        [--settle 2.0] [--whisper]
+        [--settle 2.0] [--whisper] [--name latency]
 """
 
 from __future__ import annotations
@@ -43,6 +43,17 @@ def _loop_flac(bpm: float, seconds: float, seed: int) -> bytes:
     return buf.getvalue()
 
 
+def _vocal_flac(bpm: float, seconds: float) -> bytes:
+    """A loop with an espeak-ng rap line, so that Whisper has words to transcribe."""
+    import soundfile as sf
+
+    from bouncetag.synth import demo_bounce
+
+    buf = io.BytesIO()
+    sf.write(buf, demo_bounce(seconds=seconds, bpm=bpm, sample_rate=22050), 22050, format="FLAC")
+    return buf.getvalue()
+
+
 def _export(folder: Path, name: str, payload: bytes) -> Path:
     """Write like a DAW: a temp file in the same folder, then an atomic rename."""
     tmp = folder / f"{name}.part"
@@ -60,7 +71,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--settle", type=float, default=2.0, help="watch.settle_seconds")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of latency files")
-    parser.add_argument("--whisper", action="store_true", help="transcribe too (default: off)")
+    parser.add_argument(
+        "--whisper",
+        action="store_true",
+        help="transcribe too (default: off); latency files then carry an espeak-ng vocal",
+    )
+    parser.add_argument("--name", default="latency", help="results file name (without .json)")
     args = parser.parse_args()
     os.environ.setdefault("BOUNCETAG_HOME", tempfile.mkdtemp(prefix="bouncetag-bench-"))
     # The corrupt files' failures are expected; keep their log lines off the console.
@@ -99,12 +115,17 @@ def main() -> int:
     base_dir.mkdir()
     analyzer = Analyzer(config, paths)
     warm = base_dir / "warm.flac"
-    warm.write_bytes(_loop_flac(100, args.seconds, 99))
+    warm.write_bytes(
+        _vocal_flac(100, args.seconds) if args.whisper else _loop_flac(100, args.seconds, 99)
+    )
     analyzer.analyze_file(warm)  # imports, JIT and model loading are not latency
     baseline = []
     for i in range(args.files):
         path = base_dir / f"base {i}.flac"
-        path.write_bytes(_loop_flac(90 + 9 * i, args.seconds, i))
+        if args.whisper:
+            path.write_bytes(_vocal_flac(90 + 9 * i, args.seconds))
+        else:
+            path.write_bytes(_loop_flac(90 + 9 * i, args.seconds, i))
         t0 = time.perf_counter()
         write_analysis(path, analyzer.analyze_file(path), config.tags, config.genre.min_confidence)
         baseline.append(time.perf_counter() - t0)
@@ -116,7 +137,10 @@ def main() -> int:
     latencies: list[float] = []
     try:
         for i in range(args.files):
-            payload = _loop_flac(90 + 9 * i, args.seconds, i)
+            if args.whisper:
+                payload = _vocal_flac(90 + 9 * i, args.seconds)
+            else:
+                payload = _loop_flac(90 + 9 * i, args.seconds, i)
             exported_at = time.time()
             path = _export(drop, f"latency {i}.flac", payload).resolve()
             done = sink.wait_for(
@@ -181,7 +205,7 @@ def main() -> int:
         },
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-    path = write_results("latency", figures)
+    path = write_results(args.name, figures)
 
     table = Table(
         title=f"daemon latency and throughput (settle {args.settle}s, "
