@@ -49,6 +49,20 @@ class Container:
         """A hash of the audio payload only (not the tags): equal before and after a tag write."""
         raise NotImplementedError
 
+    def other_tags(self, path: Path) -> dict[str, str]:
+        """Every tag that is not one of ours, as key -> text (binary values hashed).
+
+        A write must leave this exactly as it was: the user's tags are never lost.
+        """
+        raise NotImplementedError
+
+
+def _value_text(value: Any) -> str:
+    """Text for comparing a tag value; big binary values (pictures) are hashed."""
+    if isinstance(value, bytes | bytearray):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+    return str(value)
+
 
 def _fail(path: Path, message: str) -> TagError:
     return TagError(message, path)
@@ -103,6 +117,18 @@ def _id3_set(tags: Any, slot: str, values: tuple[str, ...] | None) -> None:
         tags.add(id3.Frames[key](encoding=3, text=list(values)))
 
 
+def _to_id3_version(tags: Any, version: int) -> None:
+    """mutagen saves v2.4 frames under a v2.3 header unless the frames are converted first.
+
+    The conversion drops v2.4-only frames (TMOO, TSOP, ...); the write's verification then
+    refuses the file rather than lose them.
+    """
+    if version == 3:
+        tags.update_to_v23()
+    else:
+        tags.update_to_v24()
+
+
 def _id3_others(tags: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     if tags is None:
@@ -115,6 +141,24 @@ def _id3_others(tags: Any) -> dict[str, str]:
     comments = [f for f in tags.getall("COMM") if f.text] or tags.getall("TXXX:comment")
     if comments and comments[0].text:
         out["comment"] = "; ".join(str(t) for t in comments[0].text)
+    return out
+
+
+_ID3_OURS = {k.id3 for k in m.FIELD_TABLE if k.id3 and k.id3 != "USLT"}
+
+
+def _id3_other_tags(tags: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if tags is None:
+        return out
+    for key, frame in tags.items():
+        if key in _ID3_OURS or key.startswith("USLT::"):  # USLT with no description: ours
+            continue
+        text = frame.pprint()
+        data = getattr(frame, "data", None)
+        if isinstance(data, bytes):
+            text += " " + _value_text(data)
+        out[f"ID3:{key}"] = text
     return out
 
 
@@ -151,10 +195,20 @@ class Mp3Container(Container):
         tags = self._load(path)
         return _id3_read(tags, self.slots), _id3_others(tags)
 
+    def other_tags(self, path: Path) -> dict[str, str]:
+        out = _id3_other_tags(self._load(path))
+        with path.open("rb") as fh:  # an ID3v1 tag is rewritten from the v2 values by mutagen
+            fh.seek(max(path.stat().st_size - 128, 0))
+            tail = fh.read(128)
+        if tail[:3] == b"TAG":
+            out["ID3v1:title+artist"] = tail[3:63].decode("latin-1")
+        return out
+
     def _apply(self, path: Path, updates: Updates, id3_version: int) -> None:
         tags = self._load(path)
         for slot, values in updates.items():
             _id3_set(tags, slot, values)
+        _to_id3_version(tags, id3_version)
         _mutagen_call(path, "write ID3 tags", tags.save, str(path), v2_version=id3_version)
 
     def payload_digest(self, path: Path) -> str:
@@ -367,11 +421,15 @@ class _IffId3Container(Container):
         audio = self._load(path)
         return _id3_read(audio.tags, self.slots), _id3_others(audio.tags)
 
+    def other_tags(self, path: Path) -> dict[str, str]:
+        return _id3_other_tags(self._load(path).tags)
+
     def _apply(self, path: Path, updates: Updates, id3_version: int) -> None:
         audio = self._load(path)
         for slot, values in updates.items():
             if slot not in m.RIFF_SLOTS:
                 _id3_set(audio.tags, slot, values)
+        _to_id3_version(audio.tags, id3_version)
         _mutagen_call(path, "write the ID3 chunk", audio.save, v2_version=id3_version)
 
     def payload_digest(self, path: Path) -> str:
@@ -419,6 +477,12 @@ class WavContainer(_IffId3Container):
             if name not in others and info.get(key):
                 others[name] = info[key]
         return raw, others
+
+    def other_tags(self, path: Path) -> dict[str, str]:
+        out = super().other_tags(path)
+        ours = set(m.RIFF_SLOTS.values())
+        out.update({f"INFO:{k}": v for k, v in self._info(path).items() if k not in ours})
+        return out
 
     def write(self, src: Path, dst: Path, updates: Updates, id3_version: int) -> None:
         riff = {key: updates[slot] for slot, key in m.RIFF_SLOTS.items() if slot in updates}
@@ -502,6 +566,11 @@ class _VorbisContainer(Container):
             if values:
                 others[name] = "; ".join(values)
         return raw, others
+
+    def other_tags(self, path: Path) -> dict[str, str]:
+        ours = {k.vorbis.lower() for k in m.FIELD_TABLE if k.vorbis}
+        tags = self._load(path).tags.as_dict()
+        return {f"VC:{k}": repr(v) for k, v in sorted(tags.items()) if k.lower() not in ours}
 
     def _apply(self, path: Path, updates: Updates, id3_version: int) -> None:
         audio = self._load(path)
@@ -669,6 +738,14 @@ class Mp4Container(Container):
             if key in tags and tags[key]:
                 others[name] = "; ".join(_mp4_text(v) for v in tags[key])
         return raw, others
+
+    def other_tags(self, path: Path) -> dict[str, str]:
+        ours = {k.mp4 for k in m.FIELD_TABLE if k.mp4}
+        tags = self._load(path).tags
+        return {
+            f"MP4:{k}": "|".join(_value_text(v) for v in (vs if isinstance(vs, list) else [vs]))
+            for k, vs in tags.items() if k not in ours
+        }
 
     def _apply(self, path: Path, updates: Updates, id3_version: int) -> None:
         from mutagen.mp4 import AtomDataType, MP4FreeForm

@@ -369,7 +369,8 @@ def format_plan(plan: TagPlan) -> list[str]:
             change = replace(change, old=riff_old[change.field])
         label = _LABELS.get(change.field, change.field)
         if change.action == "write":
-            line = f"{label}: {_short(change.old)} → {_short(change.new)}"
+            new = "(removed)" if change.new is None else _short(change.new)
+            line = f"{label}: {_short(change.old)} → {new}"
             if change.reason and change.old is not None:
                 line += f" ({change.reason})"
         elif change.action == "skip":
@@ -481,7 +482,7 @@ def _safe_apply(
         try:
             version = id3_version or _id3_version_of(path, container)
             payload_before = container.payload_digest(path)
-            others_before = container.read(path)[1]
+            others_before = container.other_tags(path)
             container.write(path, tmp, updates, version)
             os.chmod(tmp, stat.S_IMODE(st.st_mode))
             if hasattr(os, "geteuid") and os.geteuid() == 0 and st.st_uid != os.getuid():
@@ -516,7 +517,8 @@ def _verify(
 ) -> None:
     try:
         container.check(tmp)
-        raw_after, others_after = container.read(tmp)
+        raw_after = container.read(tmp)[0]
+        others_after = container.other_tags(tmp)
         payload_after = container.payload_digest(tmp)
     except TagError as exc:
         raise TagError(f"the tagged copy did not read back ({exc.message}); left untouched",
@@ -527,7 +529,13 @@ def _verify(
         if _stores(container, slot) and not _same(raw_after.get(slot), values):
             raise TagError(f"{slot} did not read back as written; left untouched", original)
     if others_after != others_before:
-        raise TagError("other tags changed while writing; left untouched", original)
+        changed = sorted(k for k in others_before.keys() | others_after.keys()
+                         if others_before.get(k) != others_after.get(k))
+        hint = ""
+        if any(k.startswith("ID3:") for k in changed):
+            hint = " (with tags.id3_version = 3, these may be ID3v2.4-only frames)"
+        raise TagError(f"writing would change or drop your other tags {', '.join(changed[:5])}"
+                       f"{hint}; left untouched", original)
 
 
 def _as_json(values: tuple[str, ...] | None) -> list[str] | None:
@@ -566,9 +574,10 @@ def write_analysis(
     path = Path(path).absolute()
     plan = plan_write(path, analysis, tags_config, min_confidence)
     main_writes = [c for c in plan.changes if c.action == "write" and c.field in _COUNTED]
+    shown = sum(1 for c in main_writes if c.field in m.MAIN_FIELDS) or len(main_writes)
     if dry_run:
         return TagWriteReport(str(path), plan, False,
-                              f"dry run: {len(main_writes)} field(s) would change")
+                              f"dry run: {shown} field(s) would change")
     if not main_writes:
         return TagWriteReport(str(path), plan, False, "nothing to change")
     container = detect(path)
@@ -579,7 +588,7 @@ def write_analysis(
             {s: _as_json(v) for s, v in plan.previous.items()},
             {s: _as_json(v) for s, v in plan.updates.items()},
         )
-    return TagWriteReport(str(path), plan, True, f"wrote {len(main_writes)} field(s)",
+    return TagWriteReport(str(path), plan, True, f"wrote {shown} field(s)",
                           new_stat.st_size, new_stat.st_mtime_ns)
 
 
@@ -610,7 +619,8 @@ def _undo_write(write: TagWrite, store: Store, id3_version: int | None) -> TagWr
         return TagWriteReport(str(path), plan, False, "nothing to restore" + note)
     new_stat = _safe_apply(path, container, updates, id3_version, snap.stat_key)
     store.mark_undone(write.id)
-    restored = sum(1 for s in updates if s in _COUNTED)
+    restored = sum(1 for s in updates if s in m.MAIN_FIELDS) or sum(
+        1 for s in updates if s in _COUNTED)
     return TagWriteReport(str(path), plan, True, f"restored {restored} field(s){note}",
                           new_stat.st_size, new_stat.st_mtime_ns)
 

@@ -310,3 +310,19 @@ def test_ten_megabyte_picture_is_kept_and_tags_written(ext: str, tmp_path: Path)
         from mutagen.flac import FLAC
 
         assert FLAC(str(path)).pictures[0].data == picture
+
+
+def test_id3v23_never_silently_drops_v24_only_frames(tmp_path: Path) -> None:
+    """ID3v2.3 has no TMOO (mood): converting would lose the user's tag, so refuse instead."""
+    from mutagen.id3 import ID3, TMOO
+
+    path = make_bounce(tmp_path, "mp3")
+    tags = ID3(str(path))
+    tags.add(TMOO(encoding=3, text="dark"))
+    tags.save(str(path))
+    before = path.read_bytes()
+    with pytest.raises(TagError, match="TMOO.*id3_version"):
+        write_analysis(path, analysis(), TagsConfig(id3_version=3), 0.35)
+    assert path.read_bytes() == before
+    write_analysis(path, analysis(), TagsConfig(id3_version=4), 0.35)  # v2.4 keeps it
+    assert ID3(str(path))["TMOO"].text == ["dark"]
