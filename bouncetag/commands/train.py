@@ -124,7 +124,9 @@ def run_model(ctx: Context, args: argparse.Namespace) -> int:
         ctx.console.print("no genre models yet: run `bouncetag train`")
         return 0
     table = Table(title=f"genre models in {ctx.paths.models_dir}")
-    for col in ("", "version", "created", "labels", "features", "valid macro-F1", "promoted"):
+    table.add_column("")
+    table.add_column("version", no_wrap=True)
+    for col in ("created", "labels", "features", "valid macro-F1", "promoted"):
         table.add_column(col)
     for m in models:
         valid = m.metrics.get("valid", {})

@@ -163,15 +163,12 @@ def _compute(task: CacheTask) -> CacheOutcome:
         if store.get_feature(content_hash, n, EXTRACTORS[n].version) is None
     )
     needs_text = any(EXTRACTORS[n].kind == "text" for n in names)
-    transcript = None
-    if task.need_transcript or needs_text:
+    transcript = "" if tconf.backend == "none" else None  # free, so always cached
+    if tconf.backend != "none" and (task.need_transcript or needs_text):
         transcript = _stored_transcript(store, content_hash, tconf)
         if transcript is None:
-            if tconf.backend == "none":
-                transcript = ""
-            else:
-                result = _worker_transcriber().transcribe(decoded.samples, decoded.sample_rate)
-                transcript = result.text
+            result = _worker_transcriber().transcribe(decoded.samples, decoded.sample_rate)
+            transcript = result.text
     inp = FeatureInput(decoded.samples, decoded.sample_rate, transcript or "")
     try:
         vectors = extract_features(inp, _WORKER["models"], names)
