@@ -571,7 +571,10 @@ def write_analysis(
         TagError: the file is not a supported audio file, is broken, or the write did not
             verify. The original is byte-identical after any failure.
     """
+    # A symlinked bounce: tag the real file (replacing the link would leave the target as it was).
     path = Path(path).absolute()
+    if path.is_symlink():
+        path = path.resolve()
     plan = plan_write(path, analysis, tags_config, min_confidence)
     main_writes = [c for c in plan.changes if c.action == "write" and c.field in _COUNTED]
     shown = sum(1 for c in main_writes if c.field in m.MAIN_FIELDS) or len(main_writes)

@@ -351,3 +351,13 @@ def test_wav_genre_only_in_riff_info_is_the_users(tmp_path: Path) -> None:
     after = read_tags(path)
     assert after.genre == "Rock" and "genre_riff" not in after.ours
     assert {"bpm", "bpm_precise", "bpm_riff"} <= after.ours
+
+
+def test_symlinked_bounce_tags_the_real_file(tmp_path: Path, store: Store) -> None:
+    real = make_wav(tmp_path)
+    link = tmp_path / "link.wav"
+    link.symlink_to(real)
+    write_analysis(link, analysis(), CONFIG, 0.35, store=store)
+    assert link.is_symlink() and read_tags(real).genre == "hiphop"
+    undo(link, store)
+    assert read_tags(real).genre is None
