@@ -18,15 +18,20 @@ MIN_SECONDS = 2.0  # below this there are too few beats to say anything
 PRIOR_CENTER_BPM = 110.0  # where listeners put the beat of most popular music
 PRIOR_SIGMA_OCTAVES = 1.0
 COMB_SECONDS = 8.0  # lags over which the comb score averages the autocorrelation
-OCTAVE_RATIOS = (1 / 4, 1 / 3, 1 / 2, 1.0, 2.0, 3.0, 4.0)
-SEARCH_MIN_BPM, SEARCH_MAX_BPM = 40.0, 320.0  # where the anchor periodicity is looked for
+# Binary octaves only: x3 and x1/3 picked dotted (2/3, 3/2) tempi off 4/4 loops far more often
+# than they found a real triple meter.
+OCTAVE_RATIOS = (1 / 4, 1 / 2, 1.0, 2.0, 4.0)
+SEARCH_MIN_BPM, SEARCH_MAX_BPM = 60.0, 240.0  # the anchor; its family spans x1/4 to x4
+ANCHOR_SHARE = 0.85  # a peak this close to the strongest counts as "near-best" for the anchor
 HAT_BAND_HZ = 3000.0  # bands above this carry the hats, whose rate is usually twice the beat's
 # Octave score = comb ** COMB_EXPONENT * (0.05 + tatum) ** TATUM_EXPONENT * prior. The exponents
 # and the prior were chosen on a broad plateau of benchmarks/tempo.py results (see docs/tempo.md).
 COMB_EXPONENT = 1.0
 TATUM_EXPONENT = 2.0
-# Below this envelope level the input has no onsets worth the name (silence, a steady tone).
-MIN_FLUX = 1e-3
+# The onset envelope's spread (std, in log-flux units) says whether anything is struck at all:
+# silence and steady tones stay below MIN_ONSET_SPREAD (no estimate), drum loops reach 0.1-0.4.
+MIN_ONSET_SPREAD = 0.02
+FULL_ONSET_SPREAD = 0.05
 
 
 @dataclass(frozen=True)
@@ -205,7 +210,7 @@ def estimate_tempo(
 
     The onset envelope (band-wise log spectral flux) of at most MAX_WINDOW_SECONDS from the middle
     of the input is autocorrelated; the strongest periodicity is refined to a fraction of a frame
-    from its peaks at many multiples of the period. Its octaves (x1/4 .. x4, and x1/3, x3) are
+    from its peaks at many multiples of the period. Its binary octaves (x1/4 .. x4) are
     scored by how strongly the autocorrelation repeats at their period, weighted by a log-normal
     prior around PRIOR_CENTER_BPM, and the best inside [min_bpm, max_bpm] wins.
 
@@ -243,18 +248,27 @@ def estimate_tempo(
     flux = _band_flux(x, sample_rate)
     fps = sample_rate / HOP_LENGTH
     envelope = flux.mean(axis=1)
-    if envelope.size < 4 or float(envelope.mean()) < MIN_FLUX:
+    spread = float(envelope.std()) if envelope.size >= 4 else 0.0
+    if spread < MIN_ONSET_SPREAD:
         return _fallback(min_bpm, max_bpm)
+    activity = min(1.0, (spread - MIN_ONSET_SPREAD) / (FULL_ONSET_SPREAD - MIN_ONSET_SPREAD))
     acf = _autocorrelation(envelope)
     high = _high_bands(sample_rate)
     acf_high = _autocorrelation(flux[:, high].mean(axis=1)) if high.any() else acf
     if not acf.any():
         return _fallback(min_bpm, max_bpm)
 
-    # The period whose multiples repeat most strongly (40-320 BPM) anchors the octave family.
+    # A period whose multiples repeat strongly (60-240 BPM) anchors the octave family.
     grid = np.geomspace(SEARCH_MIN_BPM, SEARCH_MAX_BPM, 600)
     strength = _comb_grid(acf, 60.0 * fps / grid, fps)
-    anchor = float(grid[int(np.argmax(strength))])
+    # Every multiple of the beat period repeats as well as the beat itself (3 beats included,
+    # which no binary octave of it reaches), so take the fastest of the near-best peaks.
+    inner = strength[1:-1]
+    peaks = 1 + np.flatnonzero((inner >= strength[:-2]) & (inner >= strength[2:]))
+    if peaks.size == 0:
+        peaks = np.array([int(np.argmax(strength))])
+    strong = peaks[strength[peaks] >= ANCHOR_SHARE * strength[peaks].max()]
+    anchor = float(grid[strong.max()])
     max_lag = 0.75 * len(acf)
     period = _refine_period(acf, 60.0 * fps / anchor, max_lag)
     anchor_bpm = 60.0 * fps / period
@@ -277,7 +291,8 @@ def estimate_tempo(
     best = candidates[0]
     bpm = best.bpm if best.in_range else _into_range(best.bpm, min_bpm, max_bpm)
 
-    confidence = float(np.clip((best.comb - 0.05) / 0.45, 0.0, 1.0))
+    # How regularly the envelope repeats at the chosen beat, times whether there are onsets at all.
+    confidence = float(np.clip((best.comb - 0.05) / 0.45, 0.0, 1.0)) * activity
     rounded = round(bpm, 1)
     by_score = sorted(candidates, key=lambda c: -c.score)
     alternatives = tuple(dict.fromkeys([rounded, *(round(c.bpm, 1) for c in by_score)]))
