@@ -377,6 +377,8 @@ def format_plan(plan: TagPlan) -> list[str]:
             line = f"{label}: skip ({change.reason})"
         elif change.reason == "unchanged":
             line = f"{label}: {_short(change.old)} (unchanged)"
+        elif change.old is None:
+            continue  # an empty slot kept with its group says nothing useful
         else:
             line = f"{label}: keep {_short(change.old)} ({change.reason})"
         lines.append(line)
@@ -658,7 +660,13 @@ def undo(path: Path | str, store: Store, id3_version: int | None = None) -> TagW
 def undo_last(store: Store, n: int, id3_version: int | None = None) -> list[TagWriteReport]:
     """Undo the `n` most recent tag writes across all files, newest first.
 
-    A file that fails is reported (written=False, message says why) and the rest carry on.
+    Args:
+        store: the journal.
+        n: how many writes to undo.
+        id3_version: 3 or 4; None keeps each file's current ID3 version.
+    Returns:
+        One report per write; a file that fails is reported (written=False, the message says
+        why) and the rest carry on.
     """
     reports = []
     for write in store.tag_writes()[: max(n, 0)]:
@@ -670,13 +678,21 @@ def undo_last(store: Store, n: int, id3_version: int | None = None) -> list[TagW
     return reports
 
 
-def clean_stale_temps(folder: Path | str) -> list[Path]:
-    """Delete temp copies left by a killed writer in `folder`; returns what was removed.
+def clean_stale_temps(folder: Path | str, recursive: bool = True) -> list[Path]:
+    """Delete temp copies a killed writer left in `folder` (and below, if recursive).
 
     A temp copy whose original is locked by a live writer is left alone.
+
+    Args:
+        folder: a watched folder.
+        recursive: also look in subfolders.
+    Returns:
+        The temp files removed.
     """
     removed = []
-    for tmp in Path(folder).glob(f".*{TEMP_SUFFIX}"):
+    pattern = f".*{TEMP_SUFFIX}"
+    found = Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern)
+    for tmp in found:
         original = tmp.with_name(tmp.name[1:-len(TEMP_SUFFIX)])
         try:
             if original.exists():

@@ -361,3 +361,30 @@ def test_symlinked_bounce_tags_the_real_file(tmp_path: Path, store: Store) -> No
     assert link.is_symlink() and read_tags(real).genre == "hiphop"
     undo(link, store)
     assert read_tags(real).genre is None
+
+
+def test_user_bpm_kept_as_a_group(tmp_path: Path) -> None:
+    """A user's TBPM without TXXX:BPM: policy 'ours' keeps both, no half-written BPM."""
+    from mutagen.id3 import TBPM
+    from mutagen.wave import WAVE
+
+    path = make_wav(tmp_path)
+    audio = WAVE(str(path))
+    audio.add_tags()
+    audio.tags.add(TBPM(encoding=3, text="128"))
+    audio.save()
+    report = write_analysis(path, analysis(bpm=92.3), CONFIG, 0.35)
+    assert format_plan(report.plan)[0] == "bpm: keep 128 (set by the user; policy 'ours')"
+    assert not any(line.startswith("bpm (precise)") for line in format_plan(report.plan))
+    fields = read_tags(path).fields
+    assert fields["bpm"] == "128" and "bpm_precise" not in fields
+    assert read_file_bpm(path) == 128.0
+
+
+def test_clean_stale_temps_in_subfolders(tmp_path: Path) -> None:
+    sub = tmp_path / "2024" / "May"
+    sub.mkdir(parents=True)
+    stale = sub / ".beat.wav.bouncetag-tmp"
+    stale.write_bytes(b"x")
+    assert clean_stale_temps(tmp_path, recursive=False) == []
+    assert clean_stale_temps(tmp_path) == [stale]
