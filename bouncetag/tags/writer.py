@@ -331,7 +331,7 @@ def _provenance(
     }
     genre = analysis.genre
     if m.GENRE in updates and genre is not None:
-        new[m.MODEL] = genre.model_version
+        new[m.MODEL] = genre.model_version or None
         new[m.CONFIDENCE] = f"{genre.confidence:.4f}"
         new[m.TOP3] = ", ".join(f"{label}:{p:.3f}" for label, p in genre.top[:3])
     elif m.GENRE not in wrote:
@@ -496,9 +496,15 @@ def _safe_apply(
             if _stat_key(os.stat(path)) != _stat_key(st):
                 raise FileBusyError("changed while being tagged; left untouched", path)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            if isinstance(exc, PermissionError):
+                raise FileBusyError(f"permission denied ({exc.strerror}); left untouched",
+                                    path) from None
+            if isinstance(exc, OSError):  # e.g. the disk is full
+                raise TagError(f"cannot write the tagged copy ({exc.strerror or exc}); "
+                               "left untouched", path) from None
             raise
     _fsync_dir(path.parent)
     return os.stat(path)

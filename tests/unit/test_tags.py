@@ -388,3 +388,21 @@ def test_clean_stale_temps_in_subfolders(tmp_path: Path) -> None:
     stale.write_bytes(b"x")
     assert clean_stale_temps(tmp_path, recursive=False) == []
     assert clean_stale_temps(tmp_path) == [stale]
+
+
+def test_disk_full_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import shutil
+
+    path = make_flac(tmp_path)  # FLAC: the temp copy is a plain file copy
+    before = path.read_bytes()
+
+    def no_space(src, dst, *a, **k):  # noqa: ANN001, ANN002, ANN003
+        Path(dst).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", no_space)
+    with pytest.raises(TagError, match="No space left"):
+        write_analysis(path, analysis(), CONFIG, 0.35)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
