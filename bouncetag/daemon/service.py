@@ -187,6 +187,7 @@ class DaemonService:
         self._model_version: str | None = None
         self._scheduler: Any = training_scheduler
         self._recovered: list[Path] = []
+        self._watcher_failing = False
         self.observer_kind = "none"
         self.started = False
 
@@ -564,14 +565,24 @@ class DaemonService:
         assert self._watcher is not None
         if self._watcher.alive():
             return
-        log.warning("the folder watcher stopped; restarting it")
+        before = set(self._watcher.missing)
         try:
             self.observer_kind = self._watcher.restart()
-            reason = "observer thread died"
-        except Exception as exc:  # noqa: BLE001 - e.g. a folder vanished; retry next check
-            log.exception("restarting the watcher failed")
-            self.sink.emit(WatcherRestarted("none", f"restart failed: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - retried at the next check
+            if not self._watcher_failing:  # report a failure streak once, not every second
+                log.exception("restarting the watcher failed")
+                self.sink.emit(WatcherRestarted("none", f"restart failed: {exc}"))
+            self._watcher_failing = True
             return
+        missing = set(self._watcher.missing)
+        if self._watcher_failing or before == missing:
+            reason = "observer thread died"
+        elif missing - before:
+            reason = "folder missing: " + ", ".join(str(f) for f in sorted(missing - before))
+        else:
+            reason = "folder back: " + ", ".join(str(f) for f in sorted(before - missing))
+        self._watcher_failing = False
+        log.warning("folder watcher restarted (%s): %s", self.observer_kind, reason)
         self.sink.emit(WatcherRestarted(self.observer_kind, reason))
         for folder in self.folders:  # catch up on what happened while it was down
             for path in scan_folder(folder, self.config.watch):

@@ -74,12 +74,19 @@ def scan_folder(root: Path, watch: WatchConfig) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-def is_network_fs(folder: Path) -> bool:
-    """True when `folder` lives on a network file system (Linux /proc/mounts; else False)."""
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return False
+def is_network_fs(folder: Path, mounts_text: str | None = None) -> bool:
+    """True when `folder` lives on a network file system (Linux /proc/mounts; else False).
+
+    Args:
+        folder: the watched folder.
+        mounts_text: the mount table to use instead of /proc/mounts (tests).
+    """
+    if mounts_text is None:
+        try:
+            mounts_text = Path("/proc/mounts").read_text()
+        except OSError:
+            return False
+    mounts = mounts_text.splitlines()
     folder = folder.resolve()
     best, best_type = "", ""
     for line in mounts:
@@ -257,6 +264,7 @@ class FolderWatcher:
         self.want_polling = polling or watch.polling or any(is_network_fs(f) for f in folders)
         self.kind = "polling" if self.want_polling else "native"
         self._observer: Any = None
+        self.missing: list[Path] = []
 
     def start(self) -> str:
         """Start observing; falls back to polling when native events are unavailable.
@@ -283,7 +291,14 @@ class FolderWatcher:
         return self.kind
 
     def _schedule(self, observer: Any) -> Any:
+        # A folder that is gone (an unmounted drive, a deleted folder) is skipped, so the
+        # others keep being watched; `alive()` asks for a restart once it is back.
+        self.missing = [f for f in self.folders if not f.is_dir()]
+        for folder in self.missing:
+            log.warning("watch folder %s is missing; watching the others", folder)
         for folder in self.folders:
+            if folder in self.missing:
+                continue
             observer.schedule(
                 _EnqueueHandler(self.out, self.watch, folder),
                 str(folder),
@@ -296,6 +311,9 @@ class FolderWatcher:
         obs = self._observer
         if obs is None or not obs.is_alive():
             return False
+        watched = [f for f in self.folders if f not in self.missing]
+        if any(f.is_dir() for f in self.missing) or any(not f.is_dir() for f in watched):
+            return False  # a folder came back or went away: schedule again
         return all(e.is_alive() for e in getattr(obs, "emitters", ()))
 
     def restart(self) -> str:

@@ -25,6 +25,7 @@ from bouncetag.events import (
     FileFailed,
     FileQueued,
     FileSkipped,
+    ModelChanged,
     RecordingSink,
     StageChanged,
     WatcherRestarted,
@@ -508,3 +509,73 @@ def test_scheduled_training_results_reach_the_events(drop, paths, run_daemon) ->
     if "trained" in finished.result:
         assert finished.promoted and finished.model_version == "genre-test-1"
     sink.wait_for(lambda e: isinstance(e, TrainScheduled), 5, count=2)
+
+
+def _instant(path: Path, on_stage) -> FileOutcome:
+    on_stage("decode", "start")
+    on_stage("decode", "done")
+    return FileOutcome(120.0, None, None, "", "written", {})
+
+
+def test_a_watched_folder_that_vanishes_and_returns_is_watched_again(drop, run_daemon) -> None:
+    service, sink = run_daemon(drop, processor=_instant)
+    sink.wait_for(lambda e: isinstance(e, DaemonStarted), 5)
+    shutil.rmtree(drop)
+    gone = sink.wait_for(lambda e: isinstance(e, WatcherRestarted), 10)[0]
+    assert gone.reason.startswith("folder missing")
+    drop.mkdir()
+    back = sink.wait_for(lambda e: isinstance(e, WatcherRestarted), 10, count=2)[1]
+    assert back.reason.startswith("folder back")
+    late = write_loop(drop / "after remount.wav")
+    sink.wait_for(lambda e: isinstance(e, FileDone) and e.path == str(late.resolve()), 10)
+    assert len(sink.of_type(WatcherRestarted)) == 2  # reported once each, not every second
+
+
+def test_native_events_unavailable_falls_back_to_polling(drop, run_daemon, monkeypatch) -> None:
+    import watchdog.observers
+
+    class NoInotify:
+        def __init__(self, *args, **kwargs) -> None:
+            raise OSError(28, "inotify watch limit reached")
+
+    monkeypatch.setattr(watchdog.observers, "Observer", NoInotify)
+    service, sink = run_daemon(drop, processor=_instant)
+    assert sink.wait_for(lambda e: isinstance(e, DaemonStarted), 5)[0].observer == "polling"
+    new = write_loop(drop / "polled.wav")
+    sink.wait_for(lambda e: isinstance(e, FileDone) and e.path == str(new.resolve()), 10)
+
+
+def test_network_drives_are_detected_for_polling(tmp_path) -> None:
+    from bouncetag.daemon.watcher import is_network_fs
+
+    mounts = f"/dev/sda1 / ext4 rw 0 0\n//nas/music {tmp_path / 'nas'} cifs rw 0 0\n"
+    assert is_network_fs(tmp_path / "nas" / "Bounces", mounts)
+    assert not is_network_fs(tmp_path / "local", mounts)
+
+
+def test_a_promoted_model_is_picked_up_between_files(drop, run_daemon) -> None:
+    class Promoting:
+        model_version = "v1"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def reload_model_if_changed(self) -> bool:
+            self.calls += 1
+            if self.calls == 2:  # promoted while the first file was being processed
+                self.model_version = "v2"
+                return True
+            return False
+
+        def __call__(self, path: Path, on_stage) -> FileOutcome:
+            return FileOutcome(100.0, "rock", 0.9, "", "written", {"model": self.model_version})
+
+    processor = Promoting()
+    write_loop(drop / "first.wav")
+    service, sink = run_daemon(drop, processor=processor)
+    assert sink.wait_for(lambda e: isinstance(e, DaemonStarted), 5)[0].model_version == "v1"
+    sink.wait_for(lambda e: isinstance(e, FileDone), 10)
+    write_loop(drop / "second.wav")
+    changed = sink.wait_for(lambda e: isinstance(e, ModelChanged), 10)
+    assert changed[0].version == "v2"
+    sink.wait_for(lambda e: isinstance(e, FileDone), 10, count=2)
