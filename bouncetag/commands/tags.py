@@ -60,6 +60,11 @@ def _print_snapshot(ctx: Context, snapshot: TagSnapshot) -> None:
             continue
         who = "[green]bouncetag[/]" if name in snapshot.ours else "[yellow]you[/]"
         table.add_row(name, value, who)
+    for name, label in ((m.GENRE_RIFF, "genre (RIFF INFO)"), (m.BPM_RIFF, "bpm (RIFF INFO)")):
+        value = snapshot.fields.get(name)
+        if value:
+            who = "[green]bouncetag[/]" if name in snapshot.ours else "[yellow]you[/]"
+            table.add_row(label, value, who)
     for name, value in snapshot.other.items():
         table.add_row(name, value, "[yellow]you[/]")
     for name in m.PROVENANCE_FIELDS:

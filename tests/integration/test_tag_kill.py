@@ -69,11 +69,13 @@ def _make(folder: Path, ext: str) -> Path:
     rate = 44100
     t = np.arange(rate * 4) / rate  # 4 s: big enough that a write takes a little while
     tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype("float32")
-    if ext == "mp3":
+    if ext in ("mp3", "m4a"):
         wav = folder / "src.wav"
         sf.write(str(wav), tone, rate)
         subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(path)], check=True)
         wav.unlink()
+    elif ext == "flac":
+        sf.write(str(path), np.stack([tone, tone], axis=1), rate, format="FLAC")
     else:
         sf.write(str(path), np.stack([tone, tone], axis=1), rate, subtype="PCM_24")
     return path
@@ -125,12 +127,12 @@ def _assert_old_or_new(path: Path, payload: str) -> None:
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
-@pytest.mark.parametrize("ext", ["wav", "mp3"])
+@pytest.mark.parametrize("ext", ["wav", "mp3", "flac", "m4a"])
 def test_random_sigkill_leaves_old_or_new_file(ext: str, tmp_path: Path) -> None:
     path = _make(tmp_path, ext)
     payload = _payload(path)
     rng = random.Random(f"kill-{ext}")
-    for _ in range(6):
+    for _ in range(5):
         proc = _start(path)
         try:
             _read_lines(proc, rng.randint(1, 4))
