@@ -237,7 +237,7 @@ def _mpeg_bounds(data: bytes | mmap.mmap) -> tuple[int, int]:
         end -= 128
     if end - start >= 32 and data[end - 32:end - 24] == b"APETAGEX":
         (ape_size,) = struct.unpack("<I", data[end - 20:end - 16])
-        end -= ape_size + (32 if data[end - 32 + 11] & 0x80 else 0)  # header present flag
+        end -= ape_size + (32 if data[end - 9] & 0x80 else 0)  # flags bit 31: has a header
         end = max(end, start)
     return start, end
 

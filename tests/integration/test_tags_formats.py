@@ -326,3 +326,23 @@ def test_id3v23_never_silently_drops_v24_only_frames(tmp_path: Path) -> None:
     assert path.read_bytes() == before
     write_analysis(path, analysis(), TagsConfig(id3_version=4), 0.35)  # v2.4 keeps it
     assert ID3(str(path))["TMOO"].text == ["dark"]
+
+
+def test_mp3_with_apev2_and_id3v1_tags(tmp_path: Path) -> None:
+    """Tags at the end of an MP3 (APEv2, ID3v1) are not audio: they are kept and not hashed."""
+    from mutagen.apev2 import APEv2
+    from mutagen.id3 import ID3
+
+    path = make_bounce(tmp_path, "mp3")
+    tags = ID3(str(path))
+    tags.save(str(path), v1=2)  # add an ID3v1 tag
+    ape = APEv2()
+    ape["Title"] = "ape title"
+    ape.save(str(path))
+    audio_before = decode(path)
+
+    assert write_analysis(path, analysis(), TagsConfig(), 0.35).written
+
+    assert decode(path) == audio_before
+    assert APEv2(str(path))["Title"] == "ape title"
+    assert read_tags(path).genre == "hiphop"
