@@ -631,9 +631,9 @@ class DaemonService:
             return
         row = self.store.get_file(path)
         attempt = (row.attempts if row else 0) + 1
-        self.store.upsert_file(
-            path, status="processing", attempts=attempt, content_hash=file_hash(path)
-        )
+        # The content hash is taken after our tag write (below): it identifies the file as we
+        # left it, so a touch or copy-back of that exact file is not analysed again.
+        self.store.upsert_file(path, status="processing", attempts=attempt)
         self._maybe_reload_model()
 
         def on_stage(stage: str, state: str) -> None:

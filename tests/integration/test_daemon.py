@@ -579,3 +579,30 @@ def test_a_promoted_model_is_picked_up_between_files(drop, run_daemon) -> None:
     changed = sink.wait_for(lambda e: isinstance(e, ModelChanged), 10)
     assert changed[0].version == "v2"
     sink.wait_for(lambda e: isinstance(e, FileDone), 10, count=2)
+
+
+def test_a_reexport_during_analysis_is_processed_in_its_new_version(
+    drop, paths, run_daemon
+) -> None:
+    from bouncetag.errors import FileBusyError
+
+    target = write_loop(drop / "busy.wav", 100.0)
+    new_bytes = loop_bytes(150.0, seconds=3.0)
+    seen: list[int] = []
+
+    def reexport_midway(path: Path, on_stage) -> FileOutcome:
+        seen.append(path.stat().st_size)
+        if len(seen) == 1:  # the DAW overwrites the file while we analyse it
+            path.write_bytes(new_bytes)
+            raise FileBusyError("changed while being tagged; left untouched", path)
+        return FileOutcome(150.0, None, None, "", "written", {})
+
+    service, sink = run_daemon(
+        drop, fast_config(retry_backoff_seconds=30), processor=reexport_midway
+    )
+    sink.wait_for(lambda e: isinstance(e, FileDone), 15)
+    assert seen[-1] == len(new_bytes)  # the second run read the new export
+    with Store(paths.db_file) as store:
+        row = store.get_file(target.resolve())
+    assert row.status == "done" and row.processed_count == 1
+    assert row.size == len(new_bytes) and row.attempts == 1  # a new version starts afresh
