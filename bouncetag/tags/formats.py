@@ -309,9 +309,9 @@ def _check_mpeg_frames(path: Path) -> None:
 
 
 def _xing_frame_count(frame: bytes) -> int | None:
-    for marker in (b"Xing", b"Info"):
-        at = frame.find(marker)
-        if at >= 0 and at + 12 <= len(frame):
+    """The frame count of a Xing/Info header, which sits right after the side info."""
+    for at in (36, 21, 13):  # MPEG-1 stereo, MPEG-1 mono / MPEG-2 stereo, MPEG-2 mono
+        if frame[at:at + 4] in (b"Xing", b"Info") and at + 12 <= len(frame):
             (flags,) = struct.unpack(">I", frame[at + 4:at + 8])
             if flags & 1:
                 return struct.unpack(">I", frame[at + 8:at + 12])[0]
