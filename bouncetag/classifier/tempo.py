@@ -261,14 +261,15 @@ def estimate_tempo(
     # A period whose multiples repeat strongly (60-240 BPM) anchors the octave family.
     grid = np.geomspace(SEARCH_MIN_BPM, SEARCH_MAX_BPM, 600)
     strength = _comb_grid(acf, 60.0 * fps / grid, fps)
-    # Every multiple of the beat period repeats as well as the beat itself (3 beats included,
-    # which no binary octave of it reaches), so take the fastest of the near-best peaks.
-    inner = strength[1:-1]
-    peaks = 1 + np.flatnonzero((inner >= strength[:-2]) & (inner >= strength[2:]))
-    if peaks.size == 0:
-        peaks = np.array([int(np.argmax(strength))])
-    strong = peaks[strength[peaks] >= ANCHOR_SHARE * strength[peaks].max()]
-    anchor = float(grid[strong.max()])
+    # Every multiple of the beat period repeats about as well as the beat itself (3 beats
+    # included, which no binary octave of it reaches), so the strongest peak may be a multiple of
+    # the beat: take the fastest integer division of it that repeats nearly as strongly.
+    strongest = float(grid[int(np.argmax(strength))])
+    divisions = strongest * np.arange(1, 9)
+    divisions = divisions[divisions <= SEARCH_MAX_BPM * 1.5]
+    division_strength = _comb_grid(acf, 60.0 * fps / divisions, fps)
+    good = np.flatnonzero(division_strength >= ANCHOR_SHARE * division_strength[0])
+    anchor = float(divisions[good.max()])
     max_lag = 0.75 * len(acf)
     period = _refine_period(acf, 60.0 * fps / anchor, max_lag)
     anchor_bpm = 60.0 * fps / period
