@@ -270,6 +270,12 @@ def run_status(ctx: Context, args: argparse.Namespace) -> int:
     table.add_row("[bold]total[/]", str(sum(counts.values())))
     ctx.console.print(table)
     ctx.console.print(f"analyses completed: {processed}")
+    unfinished = counts.get("processing", 0) + counts.get("pending", 0)
+    if info is None and unfinished:
+        ctx.console.print(
+            f"{unfinished} file(s) were left unfinished by the last run; "
+            "`bouncetag watch` finishes them on its next start"
+        )
     if last_done:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_done[0]["updated_at"]))
         ctx.console.print(f"last tagged: {last_done[0]['path']} at {when}")

@@ -534,9 +534,10 @@ class DaemonService:
         with self._lock:
             self._active.add(path)
             self._idle.clear()
+        # Announce before a worker can pick it up, so that consumers see queued -> started.
+        self.sink.emit(FileQueued(str(path), len(self._backlog) + self._queued() + 1, attempts + 1))
         self._backlog.append(WorkItem(path, key.size, key.mtime_ns))
         self._feed_workers()
-        self.sink.emit(FileQueued(str(path), len(self._backlog) + self._queued(), attempts + 1))
 
     def _queued(self) -> int:
         return self._pool.queue.qsize() if self._pool else 0

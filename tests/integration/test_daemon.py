@@ -330,7 +330,7 @@ def test_a_dead_watcher_is_restarted_and_reported(drop, run_daemon) -> None:
     sink.wait_for(lambda e: isinstance(e, FileDone) and e.path == str(late.resolve()), 30)
 
 
-def test_stop_hands_back_queued_files_to_the_next_start(drop, paths, run_daemon) -> None:
+def test_stop_hands_back_queued_files_to_the_next_start(drop, paths, run_daemon, capsys) -> None:
     gate = threading.Event()
 
     def slow(path: Path, on_stage) -> FileOutcome:
@@ -352,6 +352,10 @@ def test_stop_hands_back_queued_files_to_the_next_start(drop, paths, run_daemon)
     sink.wait_for(lambda e: isinstance(e, FileDone), 10)
     with Store(paths.db_file) as store:
         assert store.status_counts() == {"done": 1, "pending": 2}
+    from bouncetag.cli import main
+
+    assert main(["status"]) == 0
+    assert "2 file(s) were left unfinished" in capsys.readouterr().out
 
 
 # ---- settle rule and filters (unit level, no threads) ------------------------------------------
