@@ -134,7 +134,6 @@ def _head_class() -> type:
             self.register_buffer("mean", torch.zeros(dim))
             self.register_buffer("std", torch.ones(dim))
             self.net = nn.Sequential(
-                nn.Dropout(config.dropout / 2),
                 nn.Linear(dim, config.hidden),
                 nn.GELU(),
                 nn.Dropout(config.dropout),

@@ -196,7 +196,7 @@ def fit_head(
     patience: int,
     learning_rate: float,
     seed: int,
-    batch_size: int = 128,
+    batch_size: int = 256,
 ) -> tuple[Any, dict[str, Any]]:
     """Train a GenreHead: standardised inputs, class weights, early stopping on validation loss.
 
@@ -272,7 +272,8 @@ def _fit_head(
                 loss = float(plain_loss(head(xv), yv))
             else:
                 loss = float(loss_fn(head(xt), yt))
-        if loss < best_loss - 1e-5:
+        # Count only real progress (0.1%): a loss creeping down forever wastes epochs.
+        if loss < best_loss - max(1e-5, 1e-3 * abs(best_loss)):
             best_loss, best_epoch, stale = loss, epoch, 0
             best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
         else:
@@ -505,8 +506,11 @@ def _run(
             subsets[subset] = set_name
     if options.ablation and len(subsets) > 1:
         for subset, set_name in subsets.items():
-            sub_dims = tuple(EXTRACTORS[n].dim for n in subset)
-            _h, _c, sub, _hist = _fit_and_score(data, subset, sub_dims, options, splits)
+            if subset == names:
+                sub = reports  # the model itself
+            else:
+                sub_dims = tuple(EXTRACTORS[n].dim for n in subset)
+                _h, _c, sub, _hist = _fit_and_score(data, subset, sub_dims, options, splits)
             ablation.append(
                 AblationRow(
                     set_name, subset, sub["valid"].accuracy, sub["valid"].macro_f1,
