@@ -46,6 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="analyse but write no tags")
     p.add_argument(
+        "--two-pass",
+        action="store_true",
+        help="write BPM (and genre) first, the transcript in a second write",
+    )
+    p.add_argument(
         "--no-transcript",
         action="store_true",
         help="skip transcription (transcribe.backend = none): much faster",
@@ -160,6 +165,7 @@ def run_watch(ctx: Context, args: argparse.Namespace) -> int:
         polling=args.polling,
         watch=not args.once,
         dry_run=args.dry_run,
+        two_pass=args.two_pass,
     )
     stop_requested = threading.Event()
     reason = ["finished"]

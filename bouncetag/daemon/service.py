@@ -139,6 +139,7 @@ class DaemonService:
         polling: force the polling observer.
         watch: False to only scan and process (`--once`), without an observer.
         dry_run: analyse without writing tags (default processor only).
+        two_pass: write BPM (and an audio-only genre) first, the transcript second.
         training_scheduler: a `TrainScheduler` to run (default: one built from train.schedule,
             if set); its results are published as TrainFinished / TrainScheduled events.
     """
@@ -155,6 +156,7 @@ class DaemonService:
         polling: bool = False,
         watch: bool = True,
         dry_run: bool = False,
+        two_pass: bool = False,
         training_scheduler: Any = None,
     ) -> None:
         self.config = config
@@ -167,6 +169,7 @@ class DaemonService:
         self._polling = polling
         self._watch_events = watch
         self._dry_run = dry_run
+        self._two_pass = two_pass
         self.settle_seconds = config.watch.settle_seconds
         self._tick = max(0.02, min(0.25, self.settle_seconds / 4))
 
@@ -208,7 +211,11 @@ class DaemonService:
                 from bouncetag.daemon.worker import AnalyzerProcessor
 
                 self.processor = AnalyzerProcessor(
-                    self.config, self.paths, self.store, dry_run=self._dry_run
+                    self.config,
+                    self.paths,
+                    self.store,
+                    dry_run=self._dry_run,
+                    two_pass=self._two_pass,
                 )
             self._model_version = getattr(self.processor, "model_version", None)
             self._recover()

@@ -54,19 +54,32 @@ class Processor(Protocol):
 class AnalyzerProcessor:
     """The real processor: `Analyzer.analyze_file`, then `tags.write_analysis` with the journal.
 
+    With `two_pass`, BPM (and the genre, when the genre model uses no text features) are
+    written first; the transcript (and a text-aware genre) follow in a second write, so tags
+    appear before a slow transcription ends. Off by default: it journals two tag writes.
+
     Args:
         config: the validated config (tags policies, genre.min_confidence, transcribe backend).
         paths: app folders (models live under the data dir).
         store: passed to the tag writer so every write is journalled for `bouncetag undo`.
         dry_run: analyse but do not write tags.
+        two_pass: write BPM first and the transcript in a second pass.
     """
 
-    def __init__(self, config: Config, paths: AppPaths, store: Store | None, dry_run: bool = False):
+    def __init__(
+        self,
+        config: Config,
+        paths: AppPaths,
+        store: Store | None,
+        dry_run: bool = False,
+        two_pass: bool = False,
+    ):
         from bouncetag.runner import Analyzer
 
         self.config = config
         self.store = store
         self.dry_run = dry_run
+        self.two_pass = two_pass and config.transcribe.backend != "none"
         self.analyzer = Analyzer(config, paths)
         self._reload_lock = threading.Lock()
 
@@ -78,10 +91,9 @@ class AnalyzerProcessor:
         with self._reload_lock:
             return bool(self.analyzer.reload_model_if_changed())
 
-    def __call__(self, path: Path, on_stage: OnStage) -> FileOutcome:
+    def _write(self, path: Path, analysis: Any, on_stage: OnStage) -> Any:
         from bouncetag import tags
 
-        analysis = self.analyzer.analyze_file(path, on_stage=on_stage)
         on_stage("tags", "start")
         report = tags.write_analysis(
             path,
@@ -92,14 +104,59 @@ class AnalyzerProcessor:
             dry_run=self.dry_run,
         )
         on_stage("tags", "done")
+        return report
+
+    def _genre_needs_text(self) -> bool:
+        model = self.analyzer.pipeline.genre_model
+        if model is None:
+            return False
+        from bouncetag.classifier.features import EXTRACTORS
+
+        return any(EXTRACTORS[n].kind == "text" for n in model.feature_names if n in EXTRACTORS)
+
+    def _analyze_in_two_passes(self, path: Path, on_stage: OnStage) -> tuple[Any, list[Any]]:
+        import dataclasses
+
+        text_genre = self._genre_needs_text()
+        first = self.analyzer.analyze_file(
+            path, on_stage=on_stage, stages=("tempo",) if text_genre else ("tempo", "genre")
+        )
+        reports = [self._write(path, first, on_stage)]
+        second = self.analyzer.analyze_file(
+            path,
+            on_stage=lambda stage, state: None if stage == "decode" else on_stage(stage, state),
+            stages=("transcript", "genre") if text_genre else ("transcript",),
+        )
+        merged = dataclasses.replace(
+            second,
+            tempo=first.tempo,
+            genre=second.genre if text_genre else first.genre,
+            genre_note=second.genre_note if text_genre else first.genre_note,
+            timings={**first.timings, **{k: v for k, v in second.timings.items() if k != "decode"}},
+        )
+        reports.append(self._write(path, merged, on_stage))
+        return merged, reports
+
+    def __call__(self, path: Path, on_stage: OnStage) -> FileOutcome:
+        if self.two_pass:
+            analysis, reports = self._analyze_in_two_passes(path, on_stage)
+        else:
+            analysis = self.analyzer.analyze_file(path, on_stage=on_stage)
+            reports = [self._write(path, analysis, on_stage)]
+        written = [r for r in reports if r.written]
+        last = written[-1] if written else reports[-1]
         if self.dry_run:
             status = "dry-run"
-        elif report.written:
+        elif written:
             status = "written"
         else:
-            status = report.message or "unchanged"
+            status = last.message or "unchanged"
         result = analysis.to_json()
-        result["tags"] = {"written": bool(report.written), "message": report.message}
+        result["tags"] = {
+            "written": bool(written),
+            "message": "; ".join(r.message for r in reports if r.message),
+            "passes": len(reports),
+        }
         return FileOutcome(
             bpm=analysis.tempo.bpm if analysis.tempo else None,
             genre=analysis.genre.genre if analysis.genre else None,
@@ -107,8 +164,8 @@ class AnalyzerProcessor:
             transcript=analysis.transcript.text if analysis.transcript else "",
             tag_status=status,
             result=result,
-            tagged_size=getattr(report, "size", None),
-            tagged_mtime_ns=getattr(report, "mtime_ns", None),
+            tagged_size=getattr(last, "size", None) if written else None,
+            tagged_mtime_ns=getattr(last, "mtime_ns", None) if written else None,
         )
 
 

@@ -610,3 +610,32 @@ def test_a_reexport_during_analysis_is_processed_in_its_new_version(
         row = store.get_file(target.resolve())
     assert row.status == "done" and row.processed_count == 1
     assert row.size == len(new_bytes) and row.attempts == 1  # a new version starts afresh
+
+
+@pytest.mark.slow
+def test_two_pass_writes_bpm_first_then_the_transcript(drop, paths, run_daemon) -> None:
+    from bouncetag.synth import espeak_speech, mix
+    from bouncetag.tags import read_tags
+
+    speech = espeak_speech("hello world, this is the second verse", sample_rate=RATE)
+    beat = drum_loop(100, seconds=len(speech) / RATE + 0.5, sample_rate=RATE)
+    target = drop / "vocal take.wav"
+    sf.write(target, mix(beat[: len(speech)] * 0.3, speech), RATE)
+    config = Config().replace("watch", settle_seconds=0.3)  # real Whisper tiny.en
+    service, sink = run_daemon(drop, config, two_pass=True)
+    done = sink.wait_for(lambda e: isinstance(e, FileDone), 120)[0]
+    assert service.wait_idle(10)
+    stages = [(e.stage, e.state) for e in sink.of_type(StageChanged)]
+    first_tags_done = stages.index(("tags", "done"))
+    assert first_tags_done < stages.index(("transcript", "start"))  # BPM on disk before Whisper
+    assert stages.count(("tags", "done")) == 2
+    with Store(paths.db_file) as store:
+        writes = list(reversed(store.tag_writes(target.resolve())))
+        row = store.get_file(target.resolve())
+    assert len(writes) == 2
+    assert "transcript" not in writes[0].new and any("bpm" in k for k in writes[0].new)
+    assert any("transcript" in k for k in writes[1].new)
+    assert row.processed_count == 1 and len(sink.of_type(FileDone)) == 1
+    fields = read_tags(target).fields
+    assert fields.get("bpm") and "world" in fields.get("transcript", "").lower()
+    assert "world" in done.transcript.lower()
