@@ -66,7 +66,7 @@ def test_kill_9_mid_drop_then_restart_tags_every_file_exactly_once(tmp_path: Pat
             buf = io.BytesIO()
             sf.write(
                 buf,
-                drum_loop(80 + 7 * i, seconds=3.0, sample_rate=RATE, seed=i),
+                drum_loop(80 + 7 * i, seconds=20.0, sample_rate=RATE, seed=i),
                 RATE,
                 format="FLAC",
             )
@@ -77,8 +77,12 @@ def test_kill_9_mid_drop_then_restart_tags_every_file_exactly_once(tmp_path: Pat
         def mid_run() -> bool:
             evs = events(first_log)
             done = {e["path"] for e in evs if e["event"] == "FileDone"}
-            started = [e for e in evs if e["event"] == "StageChanged" and e["path"] not in done]
-            return len(done) >= 2 and bool(started)
+            # A file is being decoded or its tempo estimated: well before its tag write.
+            latest = {e["path"]: e["stage"] for e in evs if e["event"] == "StageChanged"}
+            early = [
+                p for p, stage in latest.items() if p not in done and stage in ("decode", "tempo")
+            ]
+            return len(done) >= 2 and bool(early)
 
         wait_until(mid_run, 120, "two files done and a third under way")
     finally:
