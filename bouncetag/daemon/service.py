@@ -283,7 +283,9 @@ class DaemonService:
     def _teardown(self, close_store: bool = True) -> None:
         if self._scheduler is not None:
             try:
-                self._scheduler.shutdown()
+                # Do not wait for a training run in progress: a stop must stay prompt (the
+                # trainer only promotes a finished, validated model, so nothing half-done stays).
+                self._scheduler.shutdown(wait=False)
             except Exception:  # noqa: BLE001
                 log.exception("stopping the training scheduler failed")
             self._scheduler = None
