@@ -24,10 +24,14 @@ OCTAVE_RATIOS = (1 / 4, 1 / 2, 1.0, 2.0, 4.0)
 SEARCH_MIN_BPM, SEARCH_MAX_BPM = 60.0, 240.0  # the anchor; its family spans x1/4 to x4
 ANCHOR_SHARE = 0.85  # a peak this close to the strongest counts as "near-best" for the anchor
 HAT_BAND_HZ = 3000.0  # bands above this carry the hats, whose rate is usually twice the beat's
-# Octave score = comb ** COMB_EXPONENT * (0.05 + tatum) ** TATUM_EXPONENT * prior. The exponents
-# and the prior were chosen on a broad plateau of benchmarks/tempo.py results (see docs/tempo.md).
+# Octave score = comb ** COMB_EXPONENT * (0.05 + hats) ** TATUM_EXPONENT * prior, where
+# hats = max(tatum, SIXTEENTH_HAT_WEIGHT * tatum16). The weights and the prior were chosen on a
+# broad plateau of results on generated loops (benchmarks/tempo.py; see docs/tempo.md).
 COMB_EXPONENT = 1.0
 TATUM_EXPONENT = 2.0
+# 16th-note hats are common too, but less so than 8ths: a beat whose hats run at four to the
+# beat gets this share of the evidence that 8th hats would give.
+SIXTEENTH_HAT_WEIGHT = 0.6
 # The onset envelope's spread (std, in log-flux units) says whether anything is struck at all:
 # silence and steady tones stay below MIN_ONSET_SPREAD (no estimate), drum loops reach 0.1-0.4.
 MIN_ONSET_SPREAD = 0.02
@@ -39,6 +43,7 @@ class _Candidate:
     bpm: float
     comb: float  # mean normalised autocorrelation at multiples of the period (beat evidence)
     tatum: float  # hats repeat at half the beat period but not at a quarter of it
+    tatum16: float  # the same one level down: 16th-note hats
     score: float  # comb evidence weighted by the tempo prior
     in_range: bool
 
@@ -281,13 +286,14 @@ def estimate_tempo(
             continue
         comb = _comb(acf, period / ratio, fps)
         tatum = _tatum(acf_high, period / ratio)
+        tatum16 = _tatum(acf_high, period / ratio / 2)
         score = (
             max(comb, 1e-3) ** COMB_EXPONENT
-            * (0.05 + max(tatum, 0.0)) ** TATUM_EXPONENT
+            * (0.05 + max(tatum, SIXTEENTH_HAT_WEIGHT * tatum16, 0.0)) ** TATUM_EXPONENT
             * _prior(bpm)
         )
         in_range = min_bpm - 0.05 <= bpm <= max_bpm + 0.05  # what rounds into the range is in it
-        candidates.append(_Candidate(bpm, comb, tatum, score, in_range))
+        candidates.append(_Candidate(bpm, comb, tatum, tatum16, score, in_range))
     candidates.sort(key=lambda c: (not c.in_range, -c.score))
     best = candidates[0]
     bpm = best.bpm if best.in_range else _into_range(best.bpm, min_bpm, max_bpm)
