@@ -361,8 +361,7 @@ class DaemonService:
         """Queue again what a previous run left pending or processing (crash, kill -9)."""
         assert self.store is not None
         now = time.time()
-        folders = set(self.folders) | {Path(r.path).parent for r in self.store.files("processing")}
-        self._clean_temps(folders)
+        self._clean_temps(self.folders, self.config.watch.recursive)
         for status in ("processing", "pending"):
             for row in self.store.files(status):
                 path = Path(row.path)
@@ -377,15 +376,15 @@ class DaemonService:
                     self._recovered.append(path)
 
     @staticmethod
-    def _clean_temps(folders: set[Path]) -> None:
+    def _clean_temps(folders: list[Path], recursive: bool) -> None:
         """Remove temp copies a killed tag write left behind (they are never audio files)."""
         try:
             from bouncetag.tags import clean_stale_temps
         except ImportError:
             return
-        for folder in sorted(folders):
+        for folder in folders:
             try:
-                for tmp in clean_stale_temps(folder):
+                for tmp in clean_stale_temps(folder, recursive=recursive):
                     log.info("removed a stale tag-write temp file %s", tmp)
             except Exception:  # noqa: BLE001 - housekeeping never blocks start-up
                 log.exception("cleaning temp files in %s failed", folder)

@@ -639,3 +639,16 @@ def test_two_pass_writes_bpm_first_then_the_transcript(drop, paths, run_daemon) 
     fields = read_tags(target).fields
     assert fields.get("bpm") and "world" in fields.get("transcript", "").lower()
     assert "world" in done.transcript.lower()
+
+
+def test_start_removes_temp_copies_left_by_a_killed_tag_write(drop, paths, run_daemon) -> None:
+    from bouncetag.tags import temp_path_for
+
+    (drop / "album").mkdir()
+    original = write_loop(drop / "album" / "cut short.flac")
+    stale = temp_path_for(original)
+    stale.write_bytes(original.read_bytes()[:500])
+    service, sink = run_daemon(drop)
+    sink.wait_for(lambda e: isinstance(e, FileDone), 30)
+    assert not stale.exists()
+    assert [Path(e.path).name for e in sink.of_type(FileQueued)] == ["cut short.flac"]
