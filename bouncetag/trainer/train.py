@@ -164,9 +164,11 @@ def _gather(
 
 
 def _train_transcripts(cache: FeatureCache, items: list[LabelledItem]) -> list[str]:
+    # Word2Vec is unsupervised (no genres), so it learns from every transcript in the corpus
+    # except the test split, which stays unseen until --report-test.
     out = []
     for item in items:
-        if item.split != "train":
+        if item.split == "test":
             continue
         content_hash = item.content_hash or (
             cache.known_hash(item.path) if item.path is not None else None
