@@ -9,9 +9,11 @@ import numpy as np
 
 from bouncetag.classifier.results import TempoEstimate
 
-# The onset envelope runs at sample_rate / HOP_LENGTH frames per second (125 fps at 16 kHz).
+# At 16 kHz: a 1024-point (64 ms) STFT every 128 samples (8 ms, 125 frames/s). Other rates keep
+# the same durations (see _stft_sizes).
 HOP_LENGTH = 128
 N_FFT = 1024
+_REFERENCE_RATE = 16_000
 N_BANDS = 24
 MAX_WINDOW_SECONDS = 60.0  # analyse at most this much, taken from the middle of the file
 MIN_SECONDS = 2.0  # below this there are too few beats to say anything
@@ -48,17 +50,24 @@ class _Candidate:
     in_range: bool
 
 
-def _frames(samples: np.ndarray) -> np.ndarray:
-    n_frames = 1 + (len(samples) - N_FFT) // HOP_LENGTH
+def _stft_sizes(sample_rate: int) -> tuple[int, int]:
+    """(n_fft, hop) with the same durations as N_FFT and HOP_LENGTH at 16 kHz."""
+    scale = sample_rate / _REFERENCE_RATE
+    n_fft = 1 << max(6, round(math.log2(N_FFT * scale)))
+    return n_fft, max(1, round(HOP_LENGTH * scale))
+
+
+def _frames(samples: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    n_frames = 1 + (len(samples) - n_fft) // hop
     stride = samples.strides[0]
     return np.lib.stride_tricks.as_strided(
-        samples, shape=(n_frames, N_FFT), strides=(HOP_LENGTH * stride, stride), writeable=False
+        samples, shape=(n_frames, n_fft), strides=(hop * stride, stride), writeable=False
     )
 
 
-def _band_matrix(sample_rate: int) -> np.ndarray:
+def _band_matrix(sample_rate: int, n_fft: int) -> np.ndarray:
     """Log-spaced bands (30 Hz to Nyquist) so kick, snare and hats count alike, not by bin count."""
-    freqs = np.fft.rfftfreq(N_FFT, 1.0 / sample_rate)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     edges = np.geomspace(30.0, sample_rate / 2, N_BANDS + 1)
     bands = np.zeros((len(freqs), N_BANDS), dtype=np.float32)
     for b in range(N_BANDS):
@@ -74,13 +83,14 @@ def _band_matrix(sample_rate: int) -> np.ndarray:
 def _band_flux(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Half-wave rectified log-band spectral flux, shape (frames, N_BANDS)."""
     x = np.ascontiguousarray(samples, dtype=np.float32)
-    if len(x) < N_FFT + HOP_LENGTH:
+    n_fft, hop = _stft_sizes(sample_rate)
+    if len(x) < n_fft + hop:
         return np.zeros((0, N_BANDS), dtype=np.float32)
     # numpy's FFT: scipy.fft would be a little faster per call but costs ~0.4 s to import, which
     # is most of the BPM budget for the first file a process sees.
-    window = np.hanning(N_FFT).astype(np.float32)
-    spectrum = np.abs(np.fft.rfft(_frames(x) * window, axis=1)).astype(np.float32)
-    bands = np.log1p(100.0 * (spectrum @ _band_matrix(sample_rate)))
+    window = np.hanning(n_fft).astype(np.float32)
+    spectrum = np.abs(np.fft.rfft(_frames(x, n_fft, hop) * window, axis=1)).astype(np.float32)
+    bands = np.log1p(100.0 * (spectrum @ _band_matrix(sample_rate, n_fft)))
     return np.maximum(0.0, np.diff(bands, axis=0))
 
 
@@ -100,7 +110,7 @@ def onset_envelope(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, f
         (envelope, frames per second). The envelope is non-negative, one value per hop.
     """
     flux = _band_flux(samples, sample_rate)
-    return flux.mean(axis=1).astype(np.float32), sample_rate / HOP_LENGTH
+    return flux.mean(axis=1).astype(np.float32), sample_rate / _stft_sizes(sample_rate)[1]
 
 
 def _autocorrelation(envelope: np.ndarray) -> np.ndarray:
@@ -251,7 +261,7 @@ def estimate_tempo(
         x = x[start : start + window]
 
     flux = _band_flux(x, sample_rate)
-    fps = sample_rate / HOP_LENGTH
+    fps = sample_rate / _stft_sizes(sample_rate)[1]
     envelope = flux.mean(axis=1)
     spread = float(envelope.std()) if envelope.size >= 4 else 0.0
     if spread < MIN_ONSET_SPREAD:

@@ -127,3 +127,11 @@ def test_three_minute_input_is_analysed_from_a_window() -> None:
     estimate = estimate_tempo(samples, RATE)
     assert estimate.bpm == pytest.approx(92.0, abs=0.1)
     assert estimate.confidence > 0.7
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100])
+def test_other_sample_rates_keep_the_same_window_durations(rate: int) -> None:
+    loop = drum_loop(92.0, "straight", seconds=10.0, sample_rate=rate)
+    assert estimate_tempo(loop, rate).bpm == pytest.approx(92.0, abs=0.1)
+    trap = drum_loop(140.0, "trap", seconds=10.0, sample_rate=rate)
+    assert estimate_tempo(trap, rate).bpm == pytest.approx(140.0, rel=0.01)
