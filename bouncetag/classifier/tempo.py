@@ -46,7 +46,7 @@ class _Candidate:
     comb: float  # mean normalised autocorrelation at multiples of the period (beat evidence)
     tatum: float  # hats repeat at half the beat period but not at a quarter of it
     tatum16: float  # the same one level down: 16th-note hats
-    score: float  # comb evidence weighted by the tempo prior
+    score: float  # comb x hat-subdivision evidence x tempo prior
     in_range: bool
 
 
@@ -224,10 +224,11 @@ def estimate_tempo(
     """Estimate the BPM of mono audio, precise to 0.1 BPM, with its octave chosen inside a range.
 
     The onset envelope (band-wise log spectral flux) of at most MAX_WINDOW_SECONDS from the middle
-    of the input is autocorrelated; the strongest periodicity is refined to a fraction of a frame
-    from its peaks at many multiples of the period. Its binary octaves (x1/4 .. x4) are
-    scored by how strongly the autocorrelation repeats at their period, weighted by a log-normal
-    prior around PRIOR_CENTER_BPM, and the best inside [min_bpm, max_bpm] wins.
+    of the input is autocorrelated; a strong periodicity is refined to a fraction of a frame from
+    its peaks at many multiples of the period. Its binary octaves (x1/4 .. x4) are scored by how
+    strongly the envelope repeats at their period, by whether the hats subdivide that beat into
+    8ths (or, weighted less, 16ths), and by a log-normal prior around PRIOR_CENTER_BPM; the best
+    inside [min_bpm, max_bpm] wins. docs/tempo.md explains the method and its limits.
 
     Args:
         samples: mono float audio (the 16 kHz analysis signal in the pipeline).
