@@ -158,10 +158,13 @@ def _pattern(style: str, bar: int, rng: np.random.Generator) -> list[tuple[float
         events += [(8, "snare", 1.0)]
         for s in range(0, 16, 2):
             events.append((s, "hat", 0.45 if s % 4 == 0 else 0.3))
+        # A rising 32nd-note roll over one 8th, alternating place from bar to bar, and 16th
+        # pickups at the end of even bars.
         roll_start = 12 if bar % 2 else 6
-        for k in range(4):  # a 32nd-note roll over one 8th... then 16ths
+        for k in range(4):
             events.append((roll_start + k * 0.5, "hat", 0.2 + 0.05 * k))
-        events += [(s, "hat", 0.25) for s in (13, 15)] if bar % 2 == 0 else []
+        if bar % 2 == 0:
+            events += [(13, "hat", 0.25), (15, "hat", 0.25)]
     else:
         raise ValueError(f"unknown drum style {style!r}; choose one of {', '.join(STYLES)}")
     # Small velocity variation, like a played loop.
