@@ -11,7 +11,9 @@ import pytest
 
 from bouncetag import registry, synth
 from bouncetag.cli import main
+from bouncetag.config import Config
 from bouncetag.paths import AppPaths
+from bouncetag.runner import Analyzer
 from bouncetag.store import Store
 
 RATE = 22050
@@ -172,16 +174,21 @@ def test_label_train_analyze_promote_rollback(
     worse = [m for m in registry.list_models(paths) if m.version != first]
     assert len(worse) == 1 and not worse[0].promoted
 
-    # 7. --force installs it; `model use` rolls back.
+    # 7. --force installs it; `model use` rolls back; a running analyzer (the daemon's) follows.
+    analyzer = Analyzer(Config().replace("transcribe", backend="none"), paths)
+    assert analyzer.model_version == first
+    assert not analyzer.reload_model_if_changed()
     assert main(["train", "--features", "w2v", "--jobs", "1", "--force"]) == 0
     forced = registry.current_version(paths)
     assert forced not in (None, first)
+    assert analyzer.reload_model_if_changed() and analyzer.model_version == forced
     capsys.readouterr()
     assert main(["model", "list"]) == 0
     listing = capsys.readouterr().out
     assert first in listing and forced in listing
     assert main(["model", "use", first]) == 0
     assert registry.current_version(paths) == first
+    assert analyzer.reload_model_if_changed() and analyzer.model_version == first
     assert main(["model", "use", "no-such-version"]) != 0
 
     # 8. Every run is in the store's train_runs.
