@@ -10,17 +10,25 @@ from bouncetag.audio import decode
 from bouncetag.classifier.pipeline import STAGES, AudioInput, Pipeline, StageCallback
 from bouncetag.classifier.results import Analysis
 from bouncetag.config import Config
+from bouncetag.errors import ModelMissingError
 from bouncetag.paths import AppPaths
 
 
 def _current_model_dir(config: Config, paths: AppPaths) -> Path | None:
-    if config.genre.model:
-        return Path(config.genre.model).expanduser()
-    try:
-        from bouncetag.registry import current_model_dir
-    except ImportError:  # the model registry is optional until the trainer lands
-        return None
-    return current_model_dir(paths, config)
+    """The genre model to use: `genre.model` (a folder or a version name), else the registry's current.
+
+    Raises:
+        ModelMissingError: `genre.model` names something that is not there.
+    """
+    from bouncetag.registry import current_model_dir
+
+    model_dir = current_model_dir(paths, config)
+    if model_dir is None and config.genre.model:
+        raise ModelMissingError(
+            f"genre.model: no model folder or version {config.genre.model!r} "
+            "(see `bouncetag model list`, or clear genre.model to use the current model)"
+        )
+    return model_dir
 
 
 def _file_bpm(path: Path) -> float | None:

@@ -135,3 +135,12 @@ def test_per_folder_tempo_range_from_config(tmp_path: Path, capsys) -> None:
     assert main(["-c", str(config), "analyze", "--json", "--transcriber", "none", str(path)]) == 0
     (result,) = _json_lines(capsys.readouterr().out)
     assert result["tempo"]["bpm"] == pytest.approx(85.0, rel=0.01)
+
+
+def test_configured_genre_model_that_is_missing_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    path = write_audio(tmp_path / "beat.wav", drum_loop(100, "straight", seconds=6.0))
+    config = tmp_path / "config.toml"
+    config.write_text('[genre]\nmodel = "no-such-version"\n')
+    code = main(["-c", str(config), "analyze", "--transcriber", "none", str(path)])
+    assert code == 5
+    assert "genre.model: no model folder or version 'no-such-version'" in capsys.readouterr().err
