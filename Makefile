@@ -31,6 +31,8 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/tempo.py
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/genre.py
 
 clean:
 	rm -rf .demo .pytest_cache benchmarks/results
