@@ -69,7 +69,14 @@ def _decode_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int, 
     with sf.SoundFile(str(path)) as snd:
         rate, channels, frames = snd.samplerate, snd.channels, snd.frames
         wanted = min(frames, int(max_seconds * rate)) if frames > 0 else -1
-        data = snd.read(frames=wanted, dtype="float32", always_2d=True)
+        try:
+            data = snd.read(frames=wanted, dtype="float32", always_2d=True)
+        except sf.LibsndfileError as exc:
+            # The header parsed, so this is the format libsndfile handles: a read error means
+            # torn audio data (e.g. a FLAC cut short). No ffmpeg fallback, which would
+            # quietly decode whatever is left.
+            detail = exc.error_string.removeprefix("Error : ").strip().rstrip(".") or "bad data"
+            raise AudioDecodeError(f"truncated or corrupt audio data ({detail})", path) from None
         fmt = f"{snd.format}/{snd.subtype}"
     if frames > 0 and len(data) < wanted * 0.98:
         raise AudioDecodeError(

@@ -98,3 +98,13 @@ def test_decoding_never_modifies_the_file(tmp_path: Path) -> None:
     before = path.read_bytes()
     decode(path)
     assert path.read_bytes() == before
+
+
+def test_truncated_flac_is_an_error_not_a_partial_decode(tmp_path: Path) -> None:
+    path = tmp_path / "cut.flac"
+    sf.write(path, tone(220.0, 6.0), 44100, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(AudioDecodeError, match="truncated") as info:
+        decode(path)
+    assert str(path) in str(info.value)
