@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 HEAD_FILE = "head.pt"
 META_FILE = "model.json"
 WORD2VEC_FILE = "word2vec.kv"
+BERT_DIR = "bert"  # a fine-tuned MiniLM (save_pretrained) when trained with --finetune-bert
 FORMAT_VERSION = 1
 
 
@@ -76,6 +78,9 @@ class ModelMeta:
     metrics: dict[str, Any] = field(default_factory=dict)
     extractor_versions: dict[str, str] = field(default_factory=dict)
     has_word2vec: bool = False
+    # Set when trained with --finetune-bert: the "bert" features come from <model_dir>/bert,
+    # not the stock MiniLM (sha256 of its weights, base folder, per-epoch history).
+    finetuned_bert: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -93,6 +98,7 @@ class ModelMeta:
             metrics=dict(obj.get("metrics", {})),
             extractor_versions=dict(obj.get("extractor_versions", {})),
             has_word2vec=bool(obj.get("has_word2vec", False)),
+            finetuned_bert=dict(obj["finetuned_bert"]) if obj.get("finetuned_bert") else None,
         )
 
 
@@ -196,9 +202,11 @@ def save_model(
     head: Any,
     meta: ModelMeta,
     word2vec: Any | None = None,
+    bert_dir: Path | None = None,
 ) -> Path:
     """Write a model folder: head.pt (weights), model.json (config, labels, data, metrics),
-    and word2vec.kv beside them when a Word2Vec model was trained.
+    word2vec.kv beside them when a Word2Vec model was trained, and bert/ when a fine-tuned
+    BERT folder is given (moved in; `meta.finetuned_bert` must describe it).
 
     Returns:
         The model folder.
@@ -207,6 +215,10 @@ def save_model(
 
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
+    if bert_dir is not None:
+        if not meta.finetuned_bert:
+            raise ValueError("a fine-tuned BERT folder needs meta.finetuned_bert")
+        shutil.move(str(bert_dir), str(model_dir / BERT_DIR))
     if word2vec is not None:
         word2vec.save(str(model_dir / WORD2VEC_FILE))
         meta = dataclasses.replace(meta, has_word2vec=True)
@@ -246,6 +258,15 @@ class GenreModel:
     def word2vec_path(self) -> Path | None:
         path = self.model_dir / WORD2VEC_FILE
         return path if self.meta.has_word2vec and path.exists() else None
+
+    @property
+    def bert_path(self) -> Path | None:
+        """The fine-tuned BERT folder its "bert" features need, or None for the stock MiniLM.
+
+        A model trained with --finetune-bert always names its folder, even when it has gone
+        missing: loading it then fails clearly instead of silently using the stock encoder.
+        """
+        return self.model_dir / BERT_DIR if self.meta.finetuned_bert else None
 
     @classmethod
     def load(cls, model_dir: Path | str) -> GenreModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -79,8 +80,12 @@ class Pipeline:
             if self._feature_models is None:
                 from bouncetag.classifier.features import FeatureModels
 
+                text_config = self.config.text
+                if model is not None and model.bert_path is not None:
+                    # Trained with --finetune-bert: its "bert" features need its own encoder.
+                    text_config = dataclasses.replace(text_config, bert_model=str(model.bert_path))
                 self._feature_models = FeatureModels(
-                    self.config.text,
+                    text_config,
                     self.config.transcribe,
                     word2vec_path=model.word2vec_path if model is not None else None,
                 )

@@ -32,7 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="stay running and retrain on this cron schedule when new data arrived, "
                    'e.g. "0 3 * * *"')
     p.add_argument("--finetune-bert", action="store_true",
-                   help="also fine-tune MiniLM on the transcripts (not available yet)")
+                   help="also fine-tune MiniLM on the training transcripts (vocal tracks) and "
+                   "use it for the bert features; saved as <model>/bert, analyze uses it")
+    p.add_argument("--finetune-epochs", type=int, metavar="N",
+                   help="epochs of BERT fine-tuning (default 3; the best on valid is kept)")
     p.add_argument("--epochs", type=int, metavar="N", help="maximum epochs (early stopping)")
     p.add_argument("--jobs", type=int, metavar="N",
                    help="processes for feature extraction (default: all cores)")
@@ -55,12 +58,15 @@ def _options(ctx: Context, args: argparse.Namespace):  # -> TrainOptions
         raise TrainingError("--epochs must be at least 1")
     if args.jobs is not None and args.jobs < 1:
         raise TrainingError("--jobs must be at least 1")
+    if args.finetune_epochs is not None and (args.finetune_epochs < 1 or not args.finetune_bert):
+        raise TrainingError("--finetune-epochs needs --finetune-bert and must be at least 1")
     return TrainOptions.from_config(
         ctx.config.train,
         gtzan=args.gtzan.expanduser() if args.gtzan else None,
         gtzan_split=args.gtzan_split, features=args.features, report_test=args.report_test,
         force=args.force, epochs=args.epochs, jobs=args.jobs,
         ablation=not args.no_ablation, finetune_bert=args.finetune_bert,
+        finetune_epochs=args.finetune_epochs,
     )
 
 
@@ -74,6 +80,16 @@ def run_train(ctx: Context, args: argparse.Namespace) -> int:
     ctx.paths.ensure()
     result = run_training(ctx.paths, ctx.config, options, console=ctx.err_console)
     render_report(result.report, ctx.console)
+    ft = result.finetuned_bert
+    if ft is not None:
+        last = ft["history"][ft["best_epoch"] - 1] if ft["history"] else {}
+        valid = (f", valid macro-F1 {last['valid_macro_f1']:.3f} on {ft['n_valid']} transcripts"
+                 if "valid_macro_f1" in last else " (no validation transcripts: last epoch)")
+        ctx.console.print(
+            f"BERT fine-tuned on {ft['n_train']} transcripts in {ft['seconds']:.0f} s: "
+            f"epoch {ft['best_epoch']}/{ft['epochs_run']} kept{valid}; saved in "
+            f"{result.model_dir / 'bert'}", highlight=False,
+        )
     ctx.console.print(f"model {result.version} saved in {result.model_dir}", highlight=False)
     ctx.console.print(
         f"report: {result.model_dir / 'report.json'} (+ confusion_*.png)", highlight=False

@@ -53,7 +53,10 @@ class TrainOptions:
     seed: int = 0
     jobs: int | None = None  # feature worker processes; None = all cores
     ablation: bool = True
-    finetune_bert: bool = False
+    finetune_bert: bool = False  # also fine-tune MiniLM on the training transcripts
+    finetune_epochs: int = 3
+    finetune_learning_rate: float = 3e-5
+    finetune_batch_size: int = 16
 
     @classmethod
     def from_config(cls, train: TrainConfig, **overrides: Any) -> TrainOptions:
@@ -83,6 +86,7 @@ class TrainResult:
     started_at: float
     finished_at: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    finetuned_bert: dict[str, Any] | None = None  # what --finetune-bert did (model.json's copy)
 
 
 # ---- data ---------------------------------------------------------------------------------
@@ -161,6 +165,66 @@ def _gather(
     if lost:
         warn(f"{lost} labelled items have no audio and no cached features; left out")
     return _Matrix(kept_items, feats)
+
+
+def _transcript_of(cache: FeatureCache, item: LabelledItem) -> str:
+    """The cached transcript of an item ("" for instrumentals or when none is stored)."""
+    content_hash = item.content_hash or (
+        cache.known_hash(item.path) if item.path is not None else None
+    )
+    return (cache.transcript(content_hash) if content_hash else None) or ""
+
+
+def _bert_base(cache: FeatureCache) -> Path:
+    """The encoder fine-tuning starts from: text.bert_model, else the packaged MiniLM."""
+    from bouncetag.classifier.text import packaged_bert_path
+
+    configured = cache.config.text.bert_model
+    return Path(configured).expanduser() if configured else packaged_bert_path()
+
+
+def _finetune(
+    cache: FeatureCache, data: _Matrix, options: TrainOptions, out_dir: Path,
+    console: Console | None,
+) -> dict[str, Any]:
+    """Fine-tune MiniLM on the training transcripts, then recompute every item's "bert" row
+    with it (the cache holds stock-MiniLM vectors; BERT on text alone is cheap).
+
+    Returns:
+        What model.json records under `finetuned_bert`.
+
+    Raises:
+        TrainingError: fewer than two genres have transcripts in the training split.
+    """
+    from bouncetag.trainer.finetune import FinetuneSettings, embed_texts, finetune_bert
+
+    texts = [_transcript_of(cache, item) for item in data.items]
+    # Only vocal tracks teach BERT anything; instrumentals have no text (and stay zeros).
+    pairs = {
+        split: [(t, it.genre) for t, it in zip(texts, data.items, strict=True)
+                if it.split == split and t.strip()]
+        for split in ("train", "valid")
+    }
+    max_length = cache.config.text.max_tokens
+    settings = FinetuneSettings(
+        epochs=options.finetune_epochs, learning_rate=options.finetune_learning_rate,
+        batch_size=options.finetune_batch_size, max_length=max_length, seed=options.seed,
+    )
+    result = finetune_bert(
+        _bert_base(cache), out_dir, pairs["train"], pairs["valid"], settings, console
+    )
+    started = time.perf_counter()
+    vectors = embed_texts(result.path, texts, max_length)
+    for row, vec in zip(data.features, vectors, strict=True):
+        row["bert"] = vec
+    meta = result.to_meta()
+    meta["embed_seconds"] = round(time.perf_counter() - started, 1)
+    meta["settings"] = {
+        "epochs": settings.epochs, "learning_rate": settings.learning_rate,
+        "batch_size": settings.batch_size, "max_length": settings.max_length,
+        "seed": settings.seed,
+    }
+    return meta
 
 
 def _train_transcripts(cache: FeatureCache, items: list[LabelledItem]) -> list[str]:
@@ -357,6 +421,16 @@ def _score_current(
 
             w2v = load_word2vec(model.word2vec_path)
         data = _gather(cache, held_out, model.feature_names, options, console, warn, w2v)
+        if "bert" in model.feature_names and model.bert_path is not None and data.items:
+            from bouncetag.trainer.finetune import embed_texts
+
+            # That model's "bert" features come from its own fine-tuned encoder.
+            vectors = embed_texts(
+                model.bert_path, [_transcript_of(cache, it) for it in data.items],
+                cache.config.text.max_tokens,
+            )
+            for row, vec in zip(data.features, vectors, strict=True):
+                row["bert"] = vec
         x = stack(data.features, model.feature_names)
         probs = model.probabilities(x) if len(x) else np.zeros((0, len(model.labels)))
         preds = [model.labels[i] for i in probs.argmax(axis=1)] if len(x) else []
@@ -416,15 +490,17 @@ def run_training(
     from bouncetag.classifier.features import resolve_feature_set
     from bouncetag.trainer.cache import FeatureCache
 
-    if options.finetune_bert:
-        raise TrainingError(
-            "--finetune-bert is not available yet: the head trains on frozen MiniLM features "
-            "(see docs/training.md)"
-        )
     try:
         names = resolve_feature_set(options.features)
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
+    if options.finetune_bert and "bert" not in names:
+        raise TrainingError(
+            f"--finetune-bert changes the bert features, but --features {options.features} "
+            "does not use them (try all, text, or a list with bert)"
+        )
+    if options.finetune_epochs < 1:
+        raise TrainingError("--finetune-epochs must be at least 1")
     started = time.time()
     warnings: list[str] = []
 
@@ -470,11 +546,8 @@ def _run(
     warn: Callable[[str], None],
     warnings: list[str],
 ) -> TrainResult:
-    from bouncetag import registry
-    from bouncetag.classifier.features import EXTRACTORS, FEATURE_SETS
-    from bouncetag.classifier.model import ModelMeta, save_model
+    from bouncetag.classifier.features import EXTRACTORS
     from bouncetag.classifier.text import train_word2vec, word2vec_mean
-    from bouncetag.trainer.evaluate import save_report
 
     has_test = any(item.split == "test" for item in items)
     splits = ("train", "valid", "test") if options.report_test and has_test else (
@@ -495,6 +568,43 @@ def _run(
                 content_hash = item.content_hash or cache.known_hash(item.path)
                 text = (cache.transcript(content_hash) if content_hash else None) or ""
                 row["w2v"] = word2vec_mean(word2vec, text, EXTRACTORS["w2v"].dim)[0]
+    if not options.finetune_bert:
+        return _fit_report_save(
+            paths, options, store, cache, data, names, splits, word2vec, None, None,
+            fingerprint, started, warn, warnings,
+        )
+    paths.models_dir.mkdir(parents=True, exist_ok=True)
+    # Beside the models (same file system), so the folder moves into the model for free.
+    with tempfile.TemporaryDirectory(dir=paths.models_dir, prefix=".finetune-") as tmp:
+        bert_dir = Path(tmp) / "bert"
+        finetuned = _finetune(cache, data, options, bert_dir, console)
+        return _fit_report_save(
+            paths, options, store, cache, data, names, splits, word2vec, finetuned, bert_dir,
+            fingerprint, started, warn, warnings,
+        )
+
+
+def _fit_report_save(
+    paths: AppPaths,
+    options: TrainOptions,
+    store: Store,
+    cache: FeatureCache,
+    data: _Matrix,
+    names: tuple[str, ...],
+    splits: tuple[str, ...],
+    word2vec: Any | None,
+    finetuned: dict[str, Any] | None,
+    bert_dir: Path | None,
+    fingerprint: str,
+    started: float,
+    warn: Callable[[str], None],
+    warnings: list[str],
+) -> TrainResult:
+    from bouncetag import registry
+    from bouncetag.classifier.features import EXTRACTORS, FEATURE_SETS
+    from bouncetag.classifier.model import ModelMeta, save_model
+    from bouncetag.trainer.evaluate import save_report
+
     for message in few_example_warnings(data.items):
         warn(message)
     dims = tuple(EXTRACTORS[n].dim for n in names)
@@ -560,6 +670,11 @@ def _run(
         s: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n} for s, r in reports.items()
     }
     metrics["history"] = history
+    if finetuned is not None:
+        summary["finetuned_bert"] = {
+            k: finetuned[k] for k in ("n_train", "n_valid", "best_epoch", "epochs_run", "seconds")
+        }
+        metrics["finetuned_bert"] = finetuned["history"]
     metrics["promotion"] = {
         "basis": basis, "new_macro_f1": new_score, "previous_macro_f1": previous_score,
         "previous_version": previous_version, "promoted": promoted, "reason": reason,
@@ -575,15 +690,19 @@ def _run(
         ablation=tuple(ablation), warnings=tuple(warnings), promotion=metrics["promotion"],
         split_note=split_note,
     )
+    extractor_versions = {n: EXTRACTORS[n].version for n in names}
+    if finetuned is not None:
+        # Not the stock MiniLM's features: name the fine-tuned weights they came from.
+        extractor_versions["bert"] += f"+ft:{finetuned['sha256'][:12]}"
     meta = ModelMeta(
         version=version, config=model_config, created_at=time.time(), data_summary=summary,
-        metrics=metrics, extractor_versions={n: EXTRACTORS[n].version for n in names},
+        metrics=metrics, extractor_versions=extractor_versions, finetuned_bert=finetuned,
     )
     # Write in a temp folder beside the models, then rename: a half-written model never shows.
     paths.models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=paths.models_dir, prefix=".training-") as tmp:
         staging = Path(tmp) / version
-        save_model(staging, head, meta, word2vec=word2vec)
+        save_model(staging, head, meta, word2vec=word2vec, bert_dir=bert_dir)
         save_report(report, staging)
         model_dir = paths.models_dir / version
         staging.rename(model_dir)
@@ -594,5 +713,5 @@ def _run(
         version=version, model_dir=model_dir, promoted=promoted, reason=reason,
         previous_version=previous_version, new_score=new_score, previous_score=previous_score,
         report=report, fingerprint=fingerprint, started_at=started, finished_at=time.time(),
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), finetuned_bert=finetuned,
     )

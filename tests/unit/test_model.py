@@ -94,3 +94,29 @@ def test_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_finetuned_bert_folder_travels_with_the_model(tmp_path: Path) -> None:
+    import dataclasses
+
+    from bouncetag.classifier.pipeline import Pipeline
+    from bouncetag.config import Config
+
+    stock = GenreModel.load(_trained_dir(tmp_path))
+    assert stock.bert_path is None and stock.meta.finetuned_bert is None
+    assert Pipeline(Config(), stock.model_dir).feature_models.text_config.bert_model == ""
+
+    bert = tmp_path / "tuned-bert"
+    bert.mkdir()
+    (bert / "config.json").write_text("{}")
+    meta = dataclasses.replace(stock.meta, version="v2", finetuned_bert={"sha256": "ab" * 32})
+    with pytest.raises(ValueError, match="finetuned_bert"):
+        save_model(tmp_path / "bad", stock._head, stock.meta, bert_dir=bert)
+    model_dir = save_model(tmp_path / "v2", stock._head, meta, bert_dir=bert)
+    assert not bert.exists() and (model_dir / "bert" / "config.json").is_file()
+    tuned = GenreModel.load(model_dir)
+    assert tuned.bert_path == model_dir / "bert"
+    assert read_meta(model_dir).finetuned_bert == {"sha256": "ab" * 32}
+    # The analysis pipeline points its BERT extractor at the model's own folder.
+    models = Pipeline(Config(), model_dir).feature_models
+    assert models.text_config.bert_model == str(model_dir / "bert")
