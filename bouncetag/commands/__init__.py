@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bouncetag.config import Config
+from bouncetag.errors import BounceTagError
 from bouncetag.paths import AppPaths
 
 if TYPE_CHECKING:
@@ -30,3 +31,18 @@ class Context:
 
         self.paths.ensure()
         return Store(self.paths.db_file)
+
+
+def failure_exit_code(failures: list[BounceTagError], total: int) -> int:
+    """The exit code for a run over `total` files of which `failures` failed.
+
+    Returns:
+        0 when none failed; the failures' own exit code (3 undecodable, 4 tag write refused, ...)
+        when every file failed for the same kind of reason; otherwise 1 (some files failed).
+    """
+    if not failures:
+        return 0
+    codes = {exc.exit_code for exc in failures}
+    if len(failures) == total and len(codes) == 1:
+        return codes.pop()
+    return 1

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bouncetag.commands import Context
+from bouncetag.commands import Context, failure_exit_code
 from bouncetag.config import AUDIO_EXTENSIONS
 from bouncetag.errors import BounceTagError, ModelMissingError
 
@@ -102,7 +102,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     table = Table(title="bouncetag analyze", show_lines=True)
     for column in ("File", "BPM", "Transcript", "Genre"):
         table.add_column(column, overflow="fold")
-    failures = 0
+    failures: list[BounceTagError] = []
     try:
         for index, path in enumerate(files, start=1):
             prefix = f"[{index}/{len(files)}] " if len(files) > 1 else ""
@@ -117,13 +117,14 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             except ModelMissingError:
                 raise  # the same for every file: stop and say how to install it
             except BounceTagError as exc:
-                failures += 1
+                failures.append(exc)
                 ctx.err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
                 continue
             tag_lines: list[str] = []
             if args.write:
-                tag_lines, ok = _write_tags(ctx, config, analysis, store, args.dry_run)
-                failures += 0 if ok else 1
+                tag_lines, tag_error = _write_tags(ctx, config, analysis, store, args.dry_run)
+                if tag_error is not None:
+                    failures.append(tag_error)
             if args.json:
                 obj = analysis.to_json()
                 if args.write:
@@ -139,11 +140,13 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             store.close()
     if not args.json and table.row_count:
         ctx.console.print(table)
-    return 1 if failures else 0
+    return failure_exit_code(failures, len(files))
 
 
-def _write_tags(ctx: Context, config, analysis: Analysis, store, dry_run: bool) -> tuple[list[str], bool]:
-    """Write (or with dry_run, plan) tags; returns the diff lines and whether it went through."""
+def _write_tags(
+    ctx: Context, config, analysis: Analysis, store, dry_run: bool
+) -> tuple[list[str], BounceTagError | None]:
+    """Write (or with dry_run, plan) tags; returns the diff lines and the error, if it failed."""
     from bouncetag.errors import TagError
     from bouncetag.tags import format_plan, write_analysis
 
@@ -154,7 +157,7 @@ def _write_tags(ctx: Context, config, analysis: Analysis, store, dry_run: bool) 
         )
     except TagError as exc:
         ctx.err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return [f"tags: not written ({exc.message})"], False
+        return [f"tags: not written ({exc.message})"], exc
     lines = format_plan(report.plan)
     header = "tags (dry run):" if dry_run else ("tags written:" if report.written else "tags:")
-    return [header, *lines] + ([report.message] if report.message else []), True
+    return [header, *lines] + ([report.message] if report.message else []), None

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bouncetag.commands import Context
+from bouncetag.commands import Context, failure_exit_code
 from bouncetag.errors import BounceTagError
 
 if TYPE_CHECKING:
@@ -89,15 +89,7 @@ def run_tags(ctx: Context, args: argparse.Namespace) -> int:
             ctx.console.print_json(json.dumps(_snapshot_json(snapshot), ensure_ascii=False))
         else:
             _print_snapshot(ctx, snapshot)
-    return _exit_code(failures, len(args.files))
-
-
-def _exit_code(failures: list[BounceTagError], total: int) -> int:
-    if not failures:
-        return 0
-    if len(failures) == total == 1:
-        return failures[0].exit_code
-    return EXIT_FAILURES
+    return failure_exit_code(failures, len(args.files))
 
 
 def _print_report(ctx: Context, report: TagWriteReport) -> None:
@@ -139,4 +131,4 @@ def run_undo(ctx: Context, args: argparse.Namespace) -> int:
             except BounceTagError as exc:
                 failures.append(exc)
                 ctx.err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-    return _exit_code(failures, len(args.files))
+    return failure_exit_code(failures, len(args.files))

@@ -58,6 +58,22 @@ def test_bad_files_get_one_line_errors_and_the_rest_still_run(tmp_path: Path, ca
         assert str(bad) in line
 
 
+def test_exit_code_names_the_cause_when_every_file_failed_for_it(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp3"
+    text.write_text("not audio at all\n" * 100)
+    assert main(["analyze", "--transcriber", "none", str(empty)]) == 3
+    assert main(["analyze", "--transcriber", "none", str(empty), str(text)]) == 3
+    locked = write_audio(tmp_path / "locked.wav", drum_loop(100, "straight", seconds=6.0))
+    locked.chmod(0o444)
+    assert main(["analyze", "--write", "--transcriber", "none", str(locked)]) == 4
+    # Different causes, or some files went through: 1.
+    assert main(["analyze", "--write", "--transcriber", "none", str(empty), str(locked)]) == 1
+    good = write_audio(tmp_path / "good.wav", drum_loop(100, "straight", seconds=6.0))
+    assert main(["analyze", "--transcriber", "none", str(empty), str(good)]) == 1
+
+
 def test_folder_argument_analyses_audio_inside(tmp_path: Path, capsys) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     write_audio(tmp_path / "a" / "one.wav", drum_loop(90, "straight", seconds=6.0))
