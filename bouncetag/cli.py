@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
-    err_console = Console(stderr=True)
+    # soft_wrap: an error stays one line (grep-able in logs) even when stderr is not a terminal
+    # and rich would otherwise fold it at 80 columns.
+    err_console = Console(stderr=True, soft_wrap=True)
     try:
         paths = AppPaths.default()
         config_path = args.config

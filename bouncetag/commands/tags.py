@@ -86,7 +86,7 @@ def run_tags(ctx: Context, args: argparse.Namespace) -> int:
             ctx.err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
             continue
         if args.json:
-            ctx.console.print_json(json.dumps(_snapshot_json(snapshot), ensure_ascii=False))
+            print(json.dumps(_snapshot_json(snapshot), ensure_ascii=False), flush=True)
         else:
             _print_snapshot(ctx, snapshot)
     return failure_exit_code(failures, len(args.files))

@@ -406,3 +406,31 @@ def test_disk_full_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         write_analysis(path, analysis(), CONFIG, 0.35)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_tags_json_is_one_object_per_file_per_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bouncetag.cli import main
+
+    first, second = make_wav(tmp_path, "one.wav"), make_wav(tmp_path, "two.wav")
+    assert main(["tags", "--json", str(first), str(second)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [Path(json.loads(line)["path"]).name for line in lines] == ["one.wav", "two.wav"]
+
+
+def test_errors_stay_on_one_line_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    deep = tmp_path / ("a-long-project-folder-name-" * 4) / ("another-nested-folder-" * 3)
+    deep.mkdir(parents=True)
+    empty = deep / "final-mixdown-v3.wav"
+    empty.write_bytes(b"")
+    env = {**os.environ, "BOUNCETAG_HOME": str(tmp_path / "home"), "COLUMNS": "80"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bouncetag", "tags", str(empty)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert proc.returncode == 4
+    assert proc.stderr.splitlines() == [f"error: {empty}: empty file, not audio"]
