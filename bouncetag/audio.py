@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +37,56 @@ class DecodedAudio:
     @property
     def decoded_seconds(self) -> float:
         return len(self.samples) / self.sample_rate
+
+
+class _NativeStderrMute:
+    """Points file descriptor 2 at /dev/null while any thread is inside `quiet_native_stderr`.
+
+    libsndfile's MP3 decoder (libmpg123) prints "Note: Illegal Audio-MPEG-Header" and "Warning:
+    Xing stream size off" straight to fd 2 for damaged or non-MP3 files. Python cannot catch
+    that, and in a terminal it tears the watch dashboard and turns a one-line error into several.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved_fd: int | None = None
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                try:
+                    sys.stderr.flush()
+                    saved = os.dup(2)
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                except (OSError, ValueError, AttributeError):
+                    saved = None  # no usable fd 2 (e.g. closed): nothing to mute
+                else:
+                    os.dup2(devnull, 2)
+                    os.close(devnull)
+                self._saved_fd = saved
+            self._users += 1
+
+    def exit(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._saved_fd is not None:
+                os.dup2(self._saved_fd, 2)
+                os.close(self._saved_fd)
+                self._saved_fd = None
+
+
+_NATIVE_STDERR_MUTE = _NativeStderrMute()
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence C libraries' direct writes to stderr (fd 2) for the duration of the block."""
+    _NATIVE_STDERR_MUTE.enter()
+    try:
+        yield
+    finally:
+        _NATIVE_STDERR_MUTE.exit()
 
 
 def _riff_truncation(path: Path, size: int) -> str | None:
@@ -66,7 +121,7 @@ def _riff_truncation(path: Path, size: int) -> str | None:
 def _decode_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int, int, float, str]:
     import soundfile as sf
 
-    with sf.SoundFile(str(path)) as snd:
+    with quiet_native_stderr(), sf.SoundFile(str(path)) as snd:
         rate, channels, frames = snd.samplerate, snd.channels, snd.frames
         wanted = min(frames, int(max_seconds * rate)) if frames > 0 else -1
         try:

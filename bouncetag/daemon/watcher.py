@@ -127,8 +127,11 @@ def header_ok(path: Path) -> bool:
         return False
     import soundfile as sf
 
+    from bouncetag.audio import quiet_native_stderr
+
     try:
-        info = sf.info(str(path))
+        with quiet_native_stderr():
+            info = sf.info(str(path))
         return info.frames > 0 or info.duration > 0
     except Exception:  # noqa: BLE001 - libsndfile lacks MP4 etc.; mutagen decides then
         pass

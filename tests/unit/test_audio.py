@@ -108,3 +108,29 @@ def test_truncated_flac_is_an_error_not_a_partial_decode(tmp_path: Path) -> None
     with pytest.raises(AudioDecodeError, match="truncated") as info:
         decode(path)
     assert str(path) in str(info.value)
+
+
+def test_damaged_mp3_prints_nothing_behind_our_back(tmp_path: Path) -> None:
+    """libmpg123 writes notes straight to fd 2; they would tear the watch dashboard."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "notes.mp3"
+    path.write_text("not audio")
+    code = (
+        "import sys\n"
+        "from bouncetag.audio import decode\n"
+        "from bouncetag.daemon.watcher import header_ok\n"
+        "from pathlib import Path\n"
+        f"assert not header_ok(Path({str(path)!r}))\n"
+        "try:\n"
+        f"    decode({str(path)!r})\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+        "print('fd 2 is back', file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == "AudioDecodeError"
+    assert proc.stderr == "fd 2 is back\n"
