@@ -301,13 +301,17 @@ def run_status(ctx: Context, args: argparse.Namespace) -> int:
 def run_service_install(ctx: Context, args: argparse.Namespace) -> int:
     from bouncetag.daemon.systemd import build_service_file, default_kind
 
+    from bouncetag.errors import ConfigError
+
     folders = list(args.folders)
     if not folders and not ctx.config.watch.folders:
-        from bouncetag.errors import ConfigError
-
         raise ConfigError(
             "watch.folders: give a folder (bouncetag service install DIR) or set it in the config"
         )
+    for folder in folders:
+        # Caught now, not by a service that exits at start and is restarted every few seconds.
+        if not folder.expanduser().is_dir():
+            raise ConfigError(f"watch.folders: {folder} is not an existing folder")
     service_file = build_service_file(
         args.kind or default_kind(),
         folders,

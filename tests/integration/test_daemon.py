@@ -488,6 +488,16 @@ def test_service_install_writes_a_systemd_unit_or_launchd_plist(
     assert "launchctl load -w" in capsys.readouterr().out
 
 
+def test_service_install_refuses_a_folder_that_does_not_exist(paths, tmp_path, capsys) -> None:
+    from bouncetag.cli import main
+
+    missing = tmp_path / "Bounces-typo"
+    dest = tmp_path / "units"
+    assert main(["service", "install", str(missing), "--dest", str(dest)]) == 2
+    assert f"{missing} is not an existing folder" in capsys.readouterr().err
+    assert not dest.exists()
+
+
 def test_watch_without_a_folder_is_a_config_error(paths, capsys) -> None:
     from bouncetag.cli import main
 
