@@ -300,7 +300,6 @@ def run_status(ctx: Context, args: argparse.Namespace) -> int:
 
 def run_service_install(ctx: Context, args: argparse.Namespace) -> int:
     from bouncetag.daemon.systemd import build_service_file, default_kind
-
     from bouncetag.errors import ConfigError
 
     folders = list(args.folders)
