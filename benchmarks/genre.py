@@ -4,6 +4,7 @@ or a generated corpus, and the time to retrain on 1,000 cached items with 2 core
     .venv/bin/python benchmarks/genre.py                   # generated corpus (no download needed)
     .venv/bin/python benchmarks/genre.py --gtzan ~/gtzan   # GTZAN, artist-filtered split, test set
     .venv/bin/python benchmarks/genre.py --skip-corpus     # only the retraining time
+    .venv/bin/python benchmarks/genre.py --finetune-bert   # + stock vs fine-tuned MiniLM
 
 Figures go to benchmarks/results/genre.json. The retraining time uses synthetic cached feature
 vectors of the real dimensions (spectral 92, whisper_enc 384, bert 384, w2v 50) and synthetic
@@ -118,6 +119,8 @@ def run_corpus(args: argparse.Namespace, home: Path) -> dict:
         if test is not None:
             console.print(f"random split (overstated): test accuracy {test.accuracy:.3f}, "
                           f"macro-F1 {test.macro_f1:.3f}")
+    if args.finetune_bert:
+        extra["finetune_bert"] = compare_finetune(args, paths, config, options, console)
     return {
         **extra,
         **corpus,
@@ -136,6 +139,62 @@ def run_corpus(args: argparse.Namespace, home: Path) -> dict:
         "warnings": list(report.warnings),
         "model_dir": str(result.model_dir),
     }
+
+
+def _ablation_scores(report) -> dict:
+    return {
+        row.features: {"valid_macro_f1": row.valid_macro_f1, "test_macro_f1": row.test_macro_f1}
+        for row in report.ablation
+    }
+
+
+def compare_finetune(args: argparse.Namespace, paths, config, options, console) -> dict:
+    """Stock vs fine-tuned MiniLM on the same split and cached features: macro-F1 and time."""
+    from dataclasses import replace
+
+    from bouncetag.trainer.train import run_training
+
+    # Both runs start from a warm feature cache, so the time difference is the fine-tuning.
+    base = replace(options, force=True, ablation=True)
+    started = time.perf_counter()
+    stock = run_training(paths, config, base)
+    stock_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    tuned = run_training(
+        paths, config, replace(base, finetune_bert=True, finetune_epochs=args.finetune_epochs),
+        console=console,
+    )
+    tuned_seconds = time.perf_counter() - started
+    ft = tuned.finetuned_bert or {}
+    best = ft["history"][ft["best_epoch"] - 1] if ft.get("history") else {}
+    split = "test" if "test" in stock.report.splits else "valid"
+    out = {
+        "split_compared": split,
+        "stock": {"macro_f1": stock.report.splits[split].macro_f1,
+                  "ablation": _ablation_scores(stock.report)},
+        "finetuned": {"macro_f1": tuned.report.splits[split].macro_f1,
+                      "ablation": _ablation_scores(tuned.report)},
+        "retrain_seconds_stock": round(stock_seconds, 1),
+        "retrain_seconds_finetuned": round(tuned_seconds, 1),
+        "finetune_seconds": ft.get("seconds"),
+        "embed_seconds": ft.get("embed_seconds"),
+        "finetune_epochs": ft.get("epochs_run"), "best_epoch": ft.get("best_epoch"),
+        "transcripts_train": ft.get("n_train"), "transcripts_valid": ft.get("n_valid"),
+        "finetune_classifier_valid_macro_f1": best.get("valid_macro_f1"),
+        "history": ft.get("history"),
+    }
+    console.print(f"--finetune-bert on the same split ({split}), macro-F1 stock -> fine-tuned:")
+    rows = [("model", out["stock"]["macro_f1"], out["finetuned"]["macro_f1"])]
+    for name, scores in out["stock"]["ablation"].items():
+        tuned_scores = out["finetuned"]["ablation"].get(name, {})
+        rows.append((name, scores[f"{split}_macro_f1"], tuned_scores.get(f"{split}_macro_f1")))
+    for name, a, b in rows:
+        console.print(f"  {name:6s} {a:.3f} -> {b:.3f}" if b is not None else f"  {name}: -")
+    console.print(f"  retrain {out['retrain_seconds_stock']} s stock, "
+                  f"{out['retrain_seconds_finetuned']} s with fine-tuning "
+                  f"(fine-tune {out['finetune_seconds']} s on {out['transcripts_train']} "
+                  f"transcripts, {out['finetune_epochs']} epochs)")
+    return out
 
 
 def retrain_timing(items: int, cores: int, home: Path) -> dict:
@@ -206,6 +265,9 @@ def main() -> int:
     parser.add_argument("--no-whisper", action="store_true",
                         help="skip transcription (text features then see no words)")
     parser.add_argument("--skip-corpus", action="store_true", help="only the retraining timing")
+    parser.add_argument("--finetune-bert", action="store_true",
+                        help="also compare stock and fine-tuned MiniLM on the same split")
+    parser.add_argument("--finetune-epochs", type=int, default=3, help="BERT fine-tuning epochs")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bouncetag-genre-bench-"))
