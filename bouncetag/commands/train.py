@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from bouncetag.commands import Context
-from bouncetag.errors import TrainingError
+from bouncetag.errors import ModelMissingError, TrainingError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -144,13 +144,21 @@ def run_model(ctx: Context, args: argparse.Namespace) -> int:
     table.add_column("version", no_wrap=True)
     for col in ("created", "labels", "features", "valid macro-F1", "promoted"):
         table.add_column(col)
+    from bouncetag.classifier.model import read_meta
+
     for m in models:
         valid = m.metrics.get("valid", {})
+        try:
+            tuned = bool(read_meta(m.path).finetuned_bert)
+        except ModelMissingError:  # removed since listing: show it as it was listed
+            tuned = False
+        features = ",".join(n + ("(fine-tuned)" if tuned and n == "bert" else "")
+                            for n in m.feature_names)
         f1 = f"{valid['macro_f1']:.3f} (n={valid.get('n', '?')})" if "macro_f1" in valid else "-"
         table.add_row(
             "*" if m.current else "", m.version,
             time.strftime("%Y-%m-%d %H:%M", time.localtime(m.created_at)),
-            ", ".join(m.labels), ",".join(m.feature_names), f1, "yes" if m.promoted else "no",
+            ", ".join(m.labels), features, f1, "yes" if m.promoted else "no",
         )
     ctx.console.print(table)
     return 0

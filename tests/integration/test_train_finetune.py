@@ -93,6 +93,9 @@ def test_finetune_bert_is_saved_loaded_and_used_by_analyze(
     assert ft["finetuned"] and ft["n_train"] == 6 and ft["n_valid"] == 2 and ft["epochs_run"] == 1
     assert meta["extractor_versions"]["bert"] == f"1+ft:{ft['sha256'][:12]}"
     assert not list(paths.models_dir.glob(".finetune-*")), "the temp folder is cleaned up"
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["model", "list"]) == 0
+    assert "spectral,bert(fine-tuned)" in capsys.readouterr().out
 
     # The promoted model's pipeline loads BERT from that folder, not the stock one.
     analyzer = Analyzer(config, paths)
