@@ -60,7 +60,16 @@ class AppPaths:
         return self.cache_dir / "features"
 
     def ensure(self) -> AppPaths:
-        """Create every folder; returns self for chaining."""
+        """Create every folder; returns self for chaining.
+
+        Raises:
+            StoreError: a folder cannot be created (e.g. BOUNCETAG_HOME points at a file).
+        """
+        from bouncetag.errors import StoreError
+
         for folder in (self.config_dir, self.data_dir, self.cache_dir, self.log_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create folder: {exc.strerror}", folder) from None
         return self

@@ -208,12 +208,15 @@ def _remove(ctx: Context, store: Store, target: Path) -> int:
 
 def _export(ctx: Context, store: Store, target: Path) -> int:
     labels = store.labels()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        for lab in labels:
-            writer.writerow([lab.content_hash, lab.path, lab.genre, lab.source])
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CSV_COLUMNS)
+            for lab in labels:
+                writer.writerow([lab.content_hash, lab.path, lab.genre, lab.source])
+    except OSError as exc:
+        raise TrainingError(f"cannot write CSV: {exc.strerror}", target) from None
     ctx.console.print(f"exported {len(labels)} labels to {target}", highlight=False)
     return 0
 
@@ -227,6 +230,8 @@ def _import(ctx: Context, store: Store, source: Path) -> int:
             rows = list(csv.DictReader(fh))
     except OSError as exc:
         raise TrainingError(f"cannot read CSV: {exc.strerror}", source) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise TrainingError(f"cannot read CSV: not a UTF-8 CSV file ({exc})", source) from None
     imported, failed = 0, 0
     for number, row in enumerate(rows, start=2):
         genre = " ".join((row.get("genre") or "").split())
