@@ -110,6 +110,9 @@ class TrainConfig:
     hidden: int = 128
     dropout: float = 0.3
     seed: int = 0
+    # Also fine-tune MiniLM on the training transcripts (slower; see docs/training.md).
+    finetune_bert: bool = False
+    finetune_epochs: int = 3
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,8 @@ def _validate(config: Config) -> Config:
         raise ConfigError("watch.settle_seconds: must not be negative")
     if config.watch.max_attempts < 1:
         raise ConfigError("watch.max_attempts: must be at least 1")
+    if config.train.finetune_epochs < 1:
+        raise ConfigError("train.finetune_epochs: must be at least 1")
     if config.train.schedule:
         fields = config.train.schedule.split()
         if len(fields) != 5:

@@ -58,14 +58,15 @@ def _options(ctx: Context, args: argparse.Namespace):  # -> TrainOptions
         raise TrainingError("--epochs must be at least 1")
     if args.jobs is not None and args.jobs < 1:
         raise TrainingError("--jobs must be at least 1")
-    if args.finetune_epochs is not None and (args.finetune_epochs < 1 or not args.finetune_bert):
+    finetune = args.finetune_bert or ctx.config.train.finetune_bert
+    if args.finetune_epochs is not None and (args.finetune_epochs < 1 or not finetune):
         raise TrainingError("--finetune-epochs needs --finetune-bert and must be at least 1")
     return TrainOptions.from_config(
         ctx.config.train,
         gtzan=args.gtzan.expanduser() if args.gtzan else None,
         gtzan_split=args.gtzan_split, features=args.features, report_test=args.report_test,
         force=args.force, epochs=args.epochs, jobs=args.jobs,
-        ablation=not args.no_ablation, finetune_bert=args.finetune_bert,
+        ablation=not args.no_ablation, finetune_bert=args.finetune_bert or None,
         finetune_epochs=args.finetune_epochs,
     )
 

@@ -65,7 +65,8 @@ class TrainOptions:
             gtzan=Path(train.gtzan).expanduser() if train.gtzan else None,
             features=train.features, epochs=train.epochs, patience=train.patience,
             learning_rate=train.learning_rate, hidden=train.hidden, dropout=train.dropout,
-            seed=train.seed,
+            seed=train.seed, finetune_bert=train.finetune_bert,
+            finetune_epochs=train.finetune_epochs,
         )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 

@@ -66,3 +66,14 @@ def test_check_config_cli_reports_bad_key(tmp_path: Path, capsys: pytest.Capture
     good = tmp_path / "good.toml"
     good.write_text("[tempo]\nmax_bpm = 170\n")
     assert main(["check-config", str(good)]) == 0
+
+
+def test_train_options_take_finetune_from_config() -> None:
+    from bouncetag.trainer.train import TrainOptions
+
+    config = parse_config("[train]\nfinetune_bert = true\nfinetune_epochs = 2\n")
+    options = TrainOptions.from_config(config.train, finetune_bert=None)
+    assert options.finetune_bert is True and options.finetune_epochs == 2
+    assert TrainOptions.from_config(Config().train).finetune_bert is False
+    with pytest.raises(ConfigError, match="train.finetune_epochs"):
+        parse_config("[train]\nfinetune_epochs = 0\n")
