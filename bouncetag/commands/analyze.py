@@ -70,6 +70,8 @@ def _transcript_cell(analysis: Analysis) -> str:
     tr = analysis.transcript
     if tr is None:
         return "-"
+    if tr.backend == "none":
+        return "[dim]not transcribed[/]"
     if tr.is_instrumental:
         return "[dim]instrumental[/]"
     return tr.text if len(tr.text) <= 160 else tr.text[:157] + "..."

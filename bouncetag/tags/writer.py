@@ -302,7 +302,7 @@ def plan_write(
     transcript = analysis.transcript
     if not tags_config.write_transcript:
         skip((m.TRANSCRIPT,), "transcript writing is off")
-    elif transcript is None:
+    elif transcript is None or transcript.backend == "none":
         skip((m.TRANSCRIPT,), "not transcribed")
     elif transcript.is_instrumental:
         skip((m.TRANSCRIPT,), "instrumental: no speech")

@@ -93,6 +93,8 @@ def test_table_output_mentions_bpm_and_no_model(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "92.0" in proc.stdout
     assert "no model yet" in proc.stdout
+    # --transcriber none: nobody listened, so the table must not claim "instrumental".
+    assert "not transcribed" in proc.stdout and "instrumental" not in proc.stdout
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

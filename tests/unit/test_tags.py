@@ -121,6 +121,16 @@ def test_transcript_only_when_there_is_speech(tmp_path: Path) -> None:
     assert next(c for c in plan.changes if c.field == "transcript").action == "skip"
 
 
+def test_transcription_switched_off_is_not_called_instrumental(tmp_path: Path) -> None:
+    import dataclasses
+
+    path = make_wav(tmp_path)
+    off = dataclasses.replace(analysis(text=""), transcript=Transcript("", "none"))
+    plan = plan_write(path, off, CONFIG, 0.35)
+    change = next(c for c in plan.changes if c.field == "transcript")
+    assert (change.action, change.reason) == ("skip", "not transcribed")
+
+
 def test_no_genre_model_is_a_skip_with_the_note(tmp_path: Path) -> None:
     path = make_wav(tmp_path)
     plan = plan_write(path, analysis(genre=None), CONFIG, 0.35)
