@@ -19,7 +19,7 @@ from typing import IO, Any
 from bouncetag.config import Config
 from bouncetag.daemon.watcher import FolderWatcher, Settler, StatKey, scan_folder
 from bouncetag.daemon.worker import FileOutcome, Processor, WorkerPool, WorkItem
-from bouncetag.errors import BounceTagError, ConfigError
+from bouncetag.errors import BounceTagError, ConfigError, StoreError
 from bouncetag.events import (
     DaemonStarted,
     DaemonStopping,
@@ -45,8 +45,21 @@ LOCK_NAME = "watch.lock"
 WATCHER_CHECK_SECONDS = 1.0
 
 
-class DaemonAlreadyRunning(BounceTagError):
-    """Another `bouncetag watch` holds the store's lock."""
+class DaemonAlreadyRunning(StoreError):
+    """Another `bouncetag watch` holds the store's lock (exit code 6, a state store error)."""
+
+
+def _describe_lock_holder(text: str) -> str:
+    """'pid 4242, watching /music' from the lock file's JSON, for the "already running" error."""
+    try:
+        info = json.loads(text)
+        described = f"pid {int(info['pid'])}"
+    except (ValueError, TypeError, KeyError):
+        return "pid unknown"
+    folders = info.get("folders") or []
+    if isinstance(folders, list) and folders:
+        described += ", watching " + ", ".join(str(f) for f in folders)
+    return described
 
 
 def file_hash(path: Path) -> str | None:
@@ -331,10 +344,10 @@ class DaemonService:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 fh.seek(0)
-                other = fh.read().strip()
+                other = _describe_lock_holder(fh.read())
                 fh.close()
                 raise DaemonAlreadyRunning(
-                    f"another bouncetag watch is using this store ({other or 'pid unknown'})",
+                    f"another bouncetag watch ({other}) is using this store; stop it first",
                     lock_file,
                 ) from None
         except ImportError:  # pragma: no cover - Windows

@@ -242,8 +242,12 @@ def test_second_daemon_on_the_same_store_is_refused(drop, paths, run_daemon) -> 
     info = read_daemon_info(paths)
     assert info is not None and info.pid == os.getpid()
     other = DaemonService(fast_config(), paths, [drop.resolve()], RecordingSink())
-    with pytest.raises(DaemonAlreadyRunning):
+    with pytest.raises(DaemonAlreadyRunning) as refused:
         other.start()
+    assert refused.value.exit_code == 6  # a state store error, not 1 ("--once left failures")
+    assert f"another bouncetag watch (pid {os.getpid()}, watching {drop.resolve()})" in str(
+        refused.value
+    )
 
 
 # ---- failures, retries, recovery ---------------------------------------------------------------
