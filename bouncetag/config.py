@@ -174,6 +174,13 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
         if key not in names:
             raise ConfigError(f"{path}: unknown setting")
         kwargs[key] = _check_value(value, hints[key], path)
+    for spec in dataclasses.fields(cls):
+        required = (
+            spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+        )
+        if required and spec.name not in kwargs:
+            path = f"{prefix}.{spec.name}" if prefix else spec.name
+            raise ConfigError(f"{path}: required")
     return cls(**kwargs)
 
 

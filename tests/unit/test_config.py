@@ -29,6 +29,7 @@ def test_example_config_is_valid_and_matches_defaults_for_tempo() -> None:
         ("[transcribe]\nbackend = 'siri'", "transcribe.backend: must be one of"),
         ("[train]\nschedule = 'every night'", "train.schedule: must be a 5-field cron"),
         ("[tempo\n", "not valid TOML"),
+        ("[[tempo.folders]]\nmin_bpm = 60.0", "tempo.folders[0].path: required"),
     ],
 )
 def test_bad_values_name_their_key_path(toml: str, message: str) -> None:
