@@ -24,6 +24,10 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             "(copy config.example.toml there to change them)"
         )
         return 0
-    load_config(path)  # raises ConfigError naming the key
+    config = load_config(path)  # raises ConfigError naming the key
+    if config.train.schedule:
+        from bouncetag.trainer.schedule import parse_cron
+
+        parse_cron(config.train.schedule)  # the daemon would only find out at start-up
     ctx.console.print(f"{path}: ok")
     return 0

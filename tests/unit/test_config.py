@@ -67,6 +67,11 @@ def test_check_config_cli_reports_bad_key(tmp_path: Path, capsys: pytest.Capture
     good = tmp_path / "good.toml"
     good.write_text("[tempo]\nmax_bpm = 170\n")
     assert main(["check-config", str(good)]) == 0
+    capsys.readouterr()
+    bad_cron = tmp_path / "cron.toml"
+    bad_cron.write_text("[train]\nschedule = '99 3 * * *'\n")  # five fields, minute out of range
+    assert main(["check-config", str(bad_cron)]) == 2
+    assert "train.schedule: not a cron expression" in capsys.readouterr().err
 
 
 def test_train_options_take_finetune_from_config() -> None:
