@@ -426,7 +426,10 @@ def _check_writable(path: Path, st: os.stat_result) -> None:
         path, os.W_OK
     ):
         raise FileBusyError("read-only file; left untouched", path)
-    if not os.access(path.parent, os.W_OK | os.X_OK):
+    folder_mode = path.parent.stat().st_mode
+    if not folder_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(
+        path.parent, os.W_OK | os.X_OK
+    ):
         raise FileBusyError("its folder is read-only, so no safe temp copy can be made; "
                             "left untouched", path)
 

@@ -276,6 +276,18 @@ def test_read_only_file_is_refused_untouched(tmp_path: Path) -> None:
     _write_must_fail(path, FileBusyError, "read-only")
 
 
+def test_file_in_a_read_only_folder_is_refused_untouched(tmp_path: Path) -> None:
+    folder = tmp_path / "locked folder"
+    folder.mkdir()
+    path = make_bounce(folder, "wav")
+    os.chmod(folder, 0o555)  # refused by its mode bits, even when run as root
+    try:
+        _write_must_fail(path, FileBusyError, "folder is read-only")
+        assert [p.name for p in folder.iterdir()] == [path.name]  # no temp copy left
+    finally:
+        os.chmod(folder, 0o755)
+
+
 @pytest.mark.parametrize("ext", ["mp3", "flac"])
 def test_ten_megabyte_picture_is_kept_and_tags_written(ext: str, tmp_path: Path) -> None:
     """Decision: a huge cover is not a reason to refuse; it must survive byte for byte."""
