@@ -23,7 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="FILE", help="audio files or folders")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("--write", action="store_true", help="also write the results into the tags")
-    p.add_argument("--dry-run", action="store_true", help="with --write: show the tag diff only")
+    p.add_argument(
+        "--dry-run", action="store_true",
+        help="show the tag diff --write would make, write nothing (implies --write)",
+    )
     p.add_argument(
         "--transcriber", choices=("whisper", "wav2vec2", "none"),
         help="override transcribe.backend",
@@ -83,6 +86,8 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     from bouncetag.runner import Analyzer
 
     config = ctx.config
+    if args.dry_run:
+        args.write = True  # a dry run of the tag write, not a silent no-op
     if args.transcriber:
         config = config.replace("transcribe", backend=args.transcriber)
     if args.min_bpm is not None or args.max_bpm is not None:

@@ -74,6 +74,16 @@ def test_exit_code_names_the_cause_when_every_file_failed_for_it(tmp_path: Path)
     assert main(["analyze", "--transcriber", "none", str(empty), str(good)]) == 1
 
 
+def test_dry_run_alone_shows_the_tag_diff_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    path = write_audio(tmp_path / "beat.wav", drum_loop(100, "straight", seconds=6.0))
+    before = path.read_bytes()
+    assert main(["analyze", "--json", "--dry-run", "--transcriber", "none", str(path)]) == 0
+    (result,) = _json_lines(capsys.readouterr().out)
+    assert result["tags"][0] == "tags (dry run):"
+    assert "bpm: (empty) → 100" in result["tags"]
+    assert path.read_bytes() == before
+
+
 def test_folder_argument_analyses_audio_inside(tmp_path: Path, capsys) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     write_audio(tmp_path / "a" / "one.wav", drum_loop(90, "straight", seconds=6.0))
