@@ -63,6 +63,8 @@ def _tempo_cell(analysis: Analysis) -> str:
     t = analysis.tempo
     if t is None:
         return "-"
+    if t.source == "estimate" and t.confidence <= 0.0:
+        return "[dim]no beat found[/]"
     text = f"[bold]{t.bpm:.1f}[/] ({t.bpm_int})\nconf {t.confidence:.2f}, {t.source}"
     if t.source == "file" and t.estimated_bpm is not None:
         text += f"\nestimate {t.estimated_bpm:.1f}"

@@ -283,6 +283,10 @@ def plan_write(
     bpm_slots = (m.BPM, m.BPM_PRECISE, m.BPM_RIFF) if riff else (m.BPM, m.BPM_PRECISE)
     if analysis.tempo is None:
         skip(bpm_slots, "no tempo")
+    elif analysis.tempo.source == "estimate" and analysis.tempo.confidence <= 0.0:
+        # Silence, a lone tone or a clip too short to measure: the estimator's bpm is only its
+        # prior, and a made-up tempo must not land in the file.
+        skip(bpm_slots, "no beat found")
     else:
         precise = f"{analysis.tempo.bpm:.1f}"
         desired = {m.BPM: str(analysis.tempo.bpm_int), m.BPM_PRECISE: precise, m.BPM_RIFF: precise}

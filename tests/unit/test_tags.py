@@ -131,6 +131,22 @@ def test_transcription_switched_off_is_not_called_instrumental(tmp_path: Path) -
     assert (change.action, change.reason) == ("skip", "not transcribed")
 
 
+def test_a_tempo_with_zero_confidence_is_not_written(tmp_path: Path) -> None:
+    """Silence or a too-short clip: the estimator returns its prior (110) at confidence 0."""
+    import dataclasses
+
+    path = make_wav(tmp_path)
+    silent = dataclasses.replace(
+        analysis(genre=None, text=""), tempo=TempoEstimate(110.0, 0.0, "estimate")
+    )
+    plan = plan_write(path, silent, CONFIG, 0.35)
+    bpm_changes = [c for c in plan.changes if c.field.startswith("bpm")]
+    assert bpm_changes and all(c.action == "skip" for c in bpm_changes)
+    assert "no beat found" in bpm_changes[0].reason
+    report = write_analysis(path, silent, CONFIG, 0.35)
+    assert not report.written and read_tags(path).bpm is None
+
+
 def test_no_genre_model_is_a_skip_with_the_note(tmp_path: Path) -> None:
     path = make_wav(tmp_path)
     plan = plan_write(path, analysis(genre=None), CONFIG, 0.35)
