@@ -795,6 +795,9 @@ def detect(path: Path) -> Container:
         TagError: the file cannot be read, or is not a format we tag.
     """
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            # A FIFO or device named like audio: opening it could block forever.
+            raise _fail(path, "not a regular file")
         with path.open("rb") as fh:
             head = fh.read(64)
             id3_skip = _id3v2_size(head) if head[:3] == b"ID3" else 0

@@ -460,3 +460,27 @@ def test_errors_stay_on_one_line_when_stderr_is_not_a_terminal(tmp_path: Path) -
     )
     assert proc.returncode == 4
     assert proc.stderr.splitlines() == [f"error: {empty}: empty file, not audio"]
+
+
+def test_a_fifo_named_like_audio_is_refused_without_blocking(tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_tags(fifo)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # blocked in open(): release it before failing
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(10)
+        pytest.fail("read_tags blocked on a FIFO")
+    assert isinstance(outcome[0], TagError) and "not a regular file" in str(outcome[0])
