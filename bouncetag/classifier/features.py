@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,18 +110,58 @@ def _mean_std(matrix: np.ndarray) -> np.ndarray:
     return np.concatenate([matrix.mean(axis=1), matrix.std(axis=1)])
 
 
+# Held while a process first runs librosa's numba kernels (see _warm_up_librosa).
+NUMBA_COMPILE_LOCK_NAME = "bouncetag-numba-compile.lock"
+_librosa_warm = threading.Event()
+_librosa_warm_lock = threading.Lock()
+
+
+def _warm_up_librosa() -> None:
+    """Compile (or load) librosa's numba kernels once per process, one process at a time.
+
+    librosa compiles its numba kernels on first use and caches them beside its own source. That
+    cache is not safe for processes compiling the same kernel at once, which is what the
+    trainer's feature workers do on a fresh install: the cache index can end up pointing the
+    float32 kernel at float64 machine code, and every later spectral extraction, in any process,
+    dies with a segmentation fault. So the first call in each process holds a machine-wide lock
+    while it runs the spectral statistics on a short noise clip: the first process compiles and
+    writes the cache, the others then load it.
+    """
+    if _librosa_warm.is_set():
+        return
+    with _librosa_warm_lock:
+        if _librosa_warm.is_set():
+            return
+        noise = np.random.default_rng(0).normal(0.0, 0.1, 16_000).astype(np.float32)
+        lock_path = Path(tempfile.gettempdir()) / NUMBA_COMPILE_LOCK_NAME
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no flock, no worker pool race either
+            fcntl = None
+        with lock_path.open("a") as lock_file:
+            if fcntl is not None:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+            _spectral_vector(noise, 16_000)
+        _librosa_warm.set()
+
+
 def spectral_features(inp: FeatureInput, models: FeatureModels) -> np.ndarray:
     """librosa statistics: MFCC, chroma, spectral contrast, timbre scalars, onset and pulse.
 
     Returns:
         SPECTRAL_DIM float32 values (zeros for silence).
     """
-    import librosa
-
     sr = inp.sample_rate
     y = _centre(inp.samples, sr, SPECTRAL_WINDOW_SECONDS).astype(np.float32)
     if len(y) < sr // 4 or not np.any(y):
         return np.zeros(SPECTRAL_DIM, dtype=np.float32)
+    _warm_up_librosa()
+    return _spectral_vector(y, sr)
+
+
+def _spectral_vector(y: np.ndarray, sr: int) -> np.ndarray:
+    import librosa
+
     n_fft, hop = 1024, 512
     power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop)) ** 2
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=64)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,36 @@ def test_glove_vectors_when_installed(models: FeatureModels) -> None:
     glove = models.glove
     cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
     assert cos(glove["city"], glove["town"]) > cos(glove["city"], glove["banana"])
+
+
+def test_first_spectral_extraction_waits_for_the_numba_compile_lock(tmp_path: Path) -> None:
+    """Parallel first compiles corrupt librosa's numba cache (then every call segfaults): the
+    first extraction in a process must wait for any other process that holds the lock."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from bouncetag.classifier.features import NUMBA_COMPILE_LOCK_NAME, SPECTRAL_DIM
+
+    code = (
+        "import numpy as np\n"
+        "from bouncetag.classifier.features import FeatureInput, spectral_features\n"
+        "y = np.random.default_rng(1).normal(0, 0.1, 16000 * 2).astype(np.float32)\n"
+        "print(spectral_features(FeatureInput(y, 16000), None).shape)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    with (tmp_path / NUMBA_COMPILE_LOCK_NAME).open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process is compiling
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        waited = proc.poll() is None
+        fcntl.flock(held, fcntl.LOCK_UN)
+    out, _ = proc.communicate(timeout=120)
+    assert waited, "spectral_features ran librosa without taking the compile lock"
+    assert proc.returncode == 0 and out.strip() == f"({SPECTRAL_DIM},)"
