@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from bouncetag.cli import main
-from bouncetag.synth import drum_loop, write_audio
 
 
 def _one_error_line(err: str) -> str:
