@@ -13,7 +13,9 @@ from typing import Any
 from bouncetag.errors import ConfigError
 
 POLICIES = ("never", "ours", "always")
-AUDIO_EXTENSIONS = (".wav", ".wave", ".aif", ".aiff", ".flac", ".ogg", ".opus", ".mp3", ".m4a")
+AUDIO_EXTENSIONS = (
+    ".wav", ".wave", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".opus", ".mp3", ".m4a",
+)
 
 
 @dataclass(frozen=True)

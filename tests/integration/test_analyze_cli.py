@@ -94,6 +94,21 @@ def test_folder_argument_analyses_audio_inside(tmp_path: Path, capsys) -> None:
     assert names == ["one.wav", "two.ogg"]
 
 
+def test_aifc_bounces_in_a_folder_are_analysed_and_tagged(tmp_path: Path, capsys) -> None:
+    import soundfile as sf
+
+    from bouncetag.tags import read_tags
+
+    folder = tmp_path / "Logic bounces"
+    folder.mkdir()
+    path = folder / "beat.aifc"
+    sf.write(path, drum_loop(96, "straight", seconds=6.0), 44100, format="AIFF", subtype="FLOAT")
+    assert main(["analyze", "--json", "--write", "--transcriber", "none", str(folder)]) == 0
+    (result,) = _json_lines(capsys.readouterr().out)
+    assert Path(result["path"]).name == "beat.aifc"
+    assert read_tags(path).bpm == pytest.approx(96.0, abs=0.5)
+
+
 def test_table_output_mentions_bpm_and_no_model(tmp_path: Path) -> None:
     path = write_audio(tmp_path / "beat.wav", drum_loop(92, "straight", seconds=8.0))
     proc = subprocess.run(
