@@ -157,8 +157,10 @@ class AnalyzerProcessor:
             "message": "; ".join(r.message for r in reports if r.message),
             "passes": len(reports),
         }
+        tempo = analysis.tempo
+        beat_found = tempo is not None and (tempo.source != "estimate" or tempo.confidence > 0.0)
         return FileOutcome(
-            bpm=analysis.tempo.bpm if analysis.tempo else None,
+            bpm=tempo.bpm if beat_found else None,  # confidence 0 is only the estimator's prior
             genre=analysis.genre.genre if analysis.genre else None,
             confidence=analysis.genre.confidence if analysis.genre else None,
             transcript=analysis.transcript.text if analysis.transcript else "",

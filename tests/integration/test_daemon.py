@@ -220,6 +220,18 @@ def test_touching_a_tagged_file_does_not_reprocess_it(drop, paths, run_daemon) -
     assert len(done_for(sink, target)) == 1
 
 
+def test_silence_shows_no_bpm_and_gets_none_written(drop, tmp_path, run_daemon) -> None:
+    service, sink = run_daemon(drop)
+    sink.wait_for(lambda e: isinstance(e, DaemonStarted), 5)
+    staged = tmp_path / "silence.wav"
+    sf.write(staged, np.zeros(RATE * 3, dtype=np.float32), RATE, subtype="PCM_16")
+    shutil.move(staged, drop / "silence.wav")
+    (done,) = sink.wait_for(lambda e: isinstance(e, FileDone), 30)
+    assert service.wait_idle(10)
+    assert done.bpm is None  # not the tempo prior (110) at confidence 0
+    assert tagged_bpm(drop / "silence.wav") is None
+
+
 def test_file_moved_into_the_folder_and_nested_folders_are_processed(
     drop, tmp_path, run_daemon
 ) -> None:
