@@ -16,6 +16,12 @@ class BounceTagError(Exception):
         super().__init__(f"{self.path}: {message}" if self.path is not None else message)
 
 
+class UsageError(BounceTagError):
+    """A command was called with arguments that do not fit together."""
+
+    exit_code = 2
+
+
 class ConfigError(BounceTagError):
     """A config file is missing, unparseable, or has a bad value (the key path is named)."""
 

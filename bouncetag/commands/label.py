@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bouncetag.commands import Context
-from bouncetag.errors import BounceTagError, TrainingError
+from bouncetag.errors import BounceTagError, TrainingError, UsageError
 
 if TYPE_CHECKING:
     from bouncetag.store import Store
@@ -88,7 +88,7 @@ def _label_files(
 def _clean_genre(genre: str) -> str:
     genre = " ".join(genre.split())
     if not genre:
-        raise TrainingError("the genre must not be empty")
+        raise UsageError("the genre must not be empty")
     return genre
 
 
@@ -97,7 +97,7 @@ def run_label(ctx: Context, args: argparse.Namespace) -> int:
     pairs: list[tuple[Path, str]] = []
     if args.from_folders is not None:
         if args.items:
-            raise TrainingError("--from-folders takes no FILE or GENRE arguments")
+            raise UsageError("--from-folders takes no FILE or GENRE arguments")
         root = args.from_folders.expanduser()
         if not root.is_dir():
             raise TrainingError("not a folder", root)
@@ -107,7 +107,7 @@ def run_label(ctx: Context, args: argparse.Namespace) -> int:
         source = "folder"
     elif args.from_tags is not None:
         if args.items:
-            raise TrainingError("--from-tags takes no FILE or GENRE arguments")
+            raise UsageError("--from-tags takes no FILE or GENRE arguments")
         pairs, skipped = _pairs_from_tags(ctx, args.from_tags.expanduser(), extensions)
         if skipped:
             ctx.err_console.print(
@@ -116,12 +116,12 @@ def run_label(ctx: Context, args: argparse.Namespace) -> int:
         source = "tags"
     else:
         if len(args.items) < 2:
-            raise TrainingError("usage: bouncetag label FILE... GENRE (at least one file)")
+            raise UsageError("usage: bouncetag label FILE... GENRE (at least one file)")
         genre = _clean_genre(args.items[-1])
         for item in args.items[:-1]:
             path = Path(item).expanduser()
             if not path.exists():
-                raise TrainingError("no such file", path)
+                raise UsageError("no such file", path)
             pairs += [(f, genre) for f in _audio_files(path, extensions)]
         source = "manual"
     if not pairs:
@@ -165,7 +165,7 @@ def run_labels(ctx: Context, args: argparse.Namespace) -> int:
         if args.action == "list":
             return _list(ctx, store)
         if args.target is None:
-            raise TrainingError(f"usage: bouncetag labels {args.action} "
+            raise UsageError(f"usage: bouncetag labels {args.action} "
                                 f"{'FILE' if args.action == 'remove' else 'CSV'}")
         if args.action == "remove":
             return _remove(ctx, store, args.target.expanduser())

@@ -209,8 +209,9 @@ def test_train_rejects_unknown_features(isolated_home: Path, capsys) -> None:
 
 
 def test_label_usage_errors(isolated_home: Path, tmp_path: Path) -> None:
-    assert main(["label", "onlygenre"]) == 7
-    assert main(["label", str(tmp_path / "missing.wav"), "club"]) == 7
+    assert main(["label", "onlygenre"]) == 2
+    assert main(["label", str(tmp_path / "missing.wav"), "club"]) == 2
+    assert main(["labels", "export"]) == 2
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     assert main(["label", str(bad), "club"]) == 1  # named on stderr, exit 1
