@@ -112,6 +112,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     for column in ("File", "BPM", "Transcript", "Genre"):
         table.add_column(column, overflow="fold")
     failures: list[BounceTagError] = []
+    tag_reports: list[tuple[Path, list[str]]] = []  # shown under the table, not squeezed into it
     try:
         for index, path in enumerate(files, start=1):
             prefix = f"[{index}/{len(files)}] " if len(files) > 1 else ""
@@ -142,13 +143,20 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             else:
                 table.add_row(
                     str(path), _tempo_cell(analysis), _transcript_cell(analysis),
-                    _genre_cell(analysis) + ("\n\n" + "\n".join(tag_lines) if tag_lines else ""),
+                    _genre_cell(analysis),
                 )
+                if tag_lines:
+                    tag_reports.append((path, tag_lines))
     finally:
         if store is not None:
             store.close()
     if not args.json and table.row_count:
         ctx.console.print(table)
+        for path, lines in tag_reports:
+            header, *rest = lines
+            ctx.console.print(f"[bold]{path}[/] {header}", highlight=False)
+            for line in rest:
+                ctx.console.print(f"  {line}", highlight=False, markup=False)
     return failure_exit_code(failures, len(files))
 
 
