@@ -138,6 +138,11 @@ class AnalyzerProcessor:
         return merged, reports
 
     def __call__(self, path: Path, on_stage: OnStage) -> FileOutcome:
+        if not self.dry_run:
+            from bouncetag import tags
+
+            # A read-only bounce would be refused at the write: say so before a full analysis.
+            tags.check_writable(path)
         if self.two_pass:
             analysis, reports = self._analyze_in_two_passes(path, on_stage)
         else:

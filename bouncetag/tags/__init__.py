@@ -9,6 +9,7 @@ from bouncetag.tags.writer import (
     TagPlan,
     TagSnapshot,
     TagWriteReport,
+    check_writable,
     clean_stale_temps,
     format_plan,
     plan_write,
@@ -23,6 +24,6 @@ from bouncetag.tags.writer import (
 __all__ = [
     "FIELD_TABLE", "TEMP_SUFFIX", "FieldChange", "FieldKeys", "TagPlan", "TagSnapshot",
     "TagWriteReport",
-    "clean_stale_temps", "format_plan", "plan_write", "read_file_bpm", "read_tags",
+    "check_writable", "clean_stale_temps", "format_plan", "plan_write", "read_file_bpm", "read_tags",
     "temp_path_for", "undo", "undo_last", "write_analysis",
 ]

@@ -421,6 +421,21 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
+def check_writable(path: Path | str) -> None:
+    """Refuse early, before any analysis, a file that a tag write would refuse anyway.
+
+    Raises:
+        TagError: not a regular file or unreadable.
+        FileBusyError: the file or its folder is read-only.
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise TagError(f"cannot stat: {exc.strerror}", path) from None
+    _check_writable(path, st)
+
+
 def _check_writable(path: Path, st: os.stat_result) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise TagError("not a regular file", path)

@@ -678,3 +678,18 @@ def test_start_removes_temp_copies_left_by_a_killed_tag_write(drop, paths, run_d
     sink.wait_for(lambda e: isinstance(e, FileDone), 30)
     assert not stale.exists()
     assert [Path(e.path).name for e in sink.of_type(FileQueued)] == ["cut short.flac"]
+
+
+def test_read_only_bounce_fails_before_any_analysis_and_stays_untouched(
+    drop, paths, run_daemon
+) -> None:
+    locked = write_loop(drop / "locked.wav", 100.0)
+    locked.chmod(0o444)
+    before = locked.read_bytes()
+    service, sink = run_daemon(drop, fast_config())
+    sink.wait_for(lambda e: isinstance(e, FileFailed) and e.final, timeout=60)
+    assert not [e for e in sink.of_type(StageChanged) if e.path == str(locked.resolve())]
+    with Store(paths.db_file) as store:
+        row = store.get_file(locked.resolve())
+    assert row is not None and row.status == "failed" and "read-only" in row.last_error
+    assert locked.read_bytes() == before
