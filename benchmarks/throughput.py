@@ -84,7 +84,6 @@ def main() -> int:
         stage_times.append({**analysis.timings, "genre_features_all": feature_seconds})
 
     # Baseline: the original BPM path on the same file.
-    import librosa
     import numpy as np
 
     base_times, base_bpm = [], 0.0

@@ -1,4 +1,4 @@
-"""`python -m bouncetag.demo [DIR]`: make a demo bounce (92 BPM loop + espeak-ng vocals), analyse and tag it."""
+"""`python -m bouncetag.demo [DIR]`: make a demo bounce (92 BPM loop, espeak-ng vocals), analyse, tag it."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from bouncetag.classifier.text import BERT_DIM, W2V_DIM, BertEmbedder, load_word2vec, word2vec_mean
-from bouncetag.classifier.text import train_word2vec as train_word2vec  # re-exported for the trainer
+from bouncetag.classifier.text import (
+    train_word2vec as train_word2vec,  # re-exported for the trainer
+)
 from bouncetag.config import TextConfig, TranscribeConfig
 
 # librosa statistics cover at most this much audio, from the middle of the track (the hook).

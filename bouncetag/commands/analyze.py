@@ -119,9 +119,11 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             try:
                 with ctx.err_console.status(f"{prefix}{path.name}: decoding") as status:
 
-                    def on_stage(stage: str, state: str, _status=status, _name=path.name) -> None:
+                    def on_stage(
+                        stage: str, state: str, _status=status, _name=path.name, _prefix=prefix
+                    ) -> None:
                         if state == "start":
-                            _status.update(f"{prefix}{_name}: {stage}")
+                            _status.update(f"{_prefix}{_name}: {stage}")
 
                     analysis = analyzer.analyze_file(path, on_stage=on_stage)
             except ModelMissingError:
