@@ -140,6 +140,18 @@ def _decode_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int, 
     return data, rate, channels, frames / rate if rate else 0.0, fmt
 
 
+def _explain_ffmpeg(detail: str) -> str:
+    """Turn ffmpeg's last error line into words a producer can act on."""
+    if not detail or "does not contain any stream" in detail or "matches no streams" in detail:
+        return "no audio stream in this file"
+    if any(
+        phrase in detail
+        for phrase in ("Invalid data found", "Invalid argument", "moov atom not found", "EBML header")
+    ):
+        return "not an audio file, or a damaged one (no decoder recognises it)"
+    return f"not a readable audio file ({detail})"
+
+
 def _decode_ffmpeg(path: Path, max_seconds: float) -> tuple[np.ndarray, int, int, float, str]:
     """Fallback for containers libsndfile lacks (M4A/AAC/ALAC, some MP3s)."""
     ffmpeg = shutil.which("ffmpeg")
@@ -152,8 +164,8 @@ def _decode_ffmpeg(path: Path, max_seconds: float) -> tuple[np.ndarray, int, int
     proc = subprocess.run(cmd, capture_output=True, timeout=600, check=False)
     if proc.returncode != 0 or not proc.stdout:
         reason = proc.stderr.decode(errors="replace").strip().splitlines()
-        detail = reason[-1].replace(f"{path}: ", "") if reason else "no audio stream"
-        raise AudioDecodeError(f"not a readable audio file ({detail})", path)
+        detail = reason[-1].replace(f"{path}: ", "") if reason else ""
+        raise AudioDecodeError(_explain_ffmpeg(detail), path)
     data = np.frombuffer(proc.stdout, dtype="<f4").reshape(-1, 1).copy()
     duration = len(data) / ANALYSIS_SAMPLE_RATE
     return data, ANALYSIS_SAMPLE_RATE, 1, duration, "ffmpeg"

@@ -134,3 +134,26 @@ def test_damaged_mp3_prints_nothing_behind_our_back(tmp_path: Path) -> None:
     )
     assert proc.stdout.strip() == "AudioDecodeError"
     assert proc.stderr == "fd 2 is back\n"
+
+
+def test_ffmpeg_errors_become_plain_words() -> None:
+    from bouncetag.audio import _explain_ffmpeg
+
+    assert _explain_ffmpeg("Output file #0 does not contain any stream") == "no audio stream in this file"
+    assert "not an audio file" in _explain_ffmpeg("Invalid data found when processing input")
+    assert "not an audio file" in _explain_ffmpeg("Invalid argument")
+    assert _explain_ffmpeg("Decoder crashed oddly") == "not a readable audio file (Decoder crashed oddly)"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+def test_a_video_without_sound_says_no_audio_stream(tmp_path: Path) -> None:
+    import subprocess
+
+    path = tmp_path / "render.m4a"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=black:s=32x32:d=1",
+         "-c:v", "mpeg4", "-f", "mp4", str(path)],
+        check=True, timeout=60,
+    )
+    with pytest.raises(AudioDecodeError, match="no audio stream"):
+        decode(path)
