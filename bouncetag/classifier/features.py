@@ -168,7 +168,9 @@ def _spectral_vector(y: np.ndarray, sr: int) -> np.ndarray:
     power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop)) ** 2
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=64)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=20)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft)
+    # tuning=0: bounces are mixed at concert pitch, and estimating the tuning of a drum-only
+    # bounce warns ("empty frequency set") and costs time for nothing.
+    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, tuning=0.0)
     contrast = librosa.feature.spectral_contrast(S=np.sqrt(power), sr=sr, n_fft=n_fft, fmin=100.0)
     magnitude = np.sqrt(power)
     scalars = np.vstack(
@@ -244,7 +246,7 @@ def glove_features(inp: FeatureInput, models: FeatureModels) -> np.ndarray:
 EXTRACTORS: dict[str, Extractor] = {
     e.name: e
     for e in (
-        Extractor("spectral", "audio", SPECTRAL_DIM, "1", spectral_features),
+        Extractor("spectral", "audio", SPECTRAL_DIM, "2", spectral_features),
         Extractor("whisper_enc", "audio", WHISPER_DIM, "1", whisper_encoder_features),
         Extractor("bert", "text", BERT_DIM, "1", bert_features),
         Extractor("w2v", "text", W2V_DIM, "1", word2vec_features),

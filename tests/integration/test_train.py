@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bouncetag import registry, synth
+from bouncetag.classifier.features import EXTRACTORS
 from bouncetag.cli import main
 from bouncetag.config import Config
 from bouncetag.paths import AppPaths
@@ -155,7 +156,7 @@ def test_label_train_analyze_promote_rollback(
     assert meta["config"]["feature_names"] == ["spectral"]
     assert meta["data_summary"]["counts"]["club"]["train"] == 7
     assert meta["data_summary"]["fingerprint"]
-    assert meta["extractor_versions"] == {"spectral": "1"}
+    assert meta["extractor_versions"] == {"spectral": EXTRACTORS["spectral"].version}
 
     # 5. analyze uses the model: every new clip gets its user genre.
     after = _analyze(capsys, corpus / "new")
