@@ -106,6 +106,30 @@ def gather_speech(
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
+def voiced_audio(
+    samples: np.ndarray, sample_rate: int, config: TranscribeConfig
+) -> tuple[np.ndarray | None, float]:
+    """The audio worth transcribing: voiced regions (with `vad`) up to `max_seconds`.
+
+    Returns:
+        (audio, speech_seconds); audio is None when the voice-activity gate found too little
+        speech, so the caller answers "" instead of letting a model invent words.
+
+    Raises:
+        ValueError: the audio is not at 16 kHz.
+    """
+    _check_rate(sample_rate)
+    max_samples = int(config.max_seconds * WHISPER_RATE)
+    if not config.vad:
+        voiced = samples[:max_samples]
+        return voiced, len(voiced) / WHISPER_RATE
+    regions = speech_regions(samples, sample_rate)
+    speech_seconds = sum(end - start for start, end in regions) / WHISPER_RATE
+    if speech_seconds < MIN_SPEECH_SECONDS:
+        return None, speech_seconds
+    return gather_speech(samples, regions, max_samples), speech_seconds
+
+
 def _check_rate(sample_rate: int) -> None:
     if sample_rate != WHISPER_RATE:
         raise ValueError(f"transcription needs {WHISPER_RATE} Hz audio, got {sample_rate}")
@@ -132,17 +156,9 @@ class WhisperTranscriber:
             ValueError: the audio is not at 16 kHz.
             ModelMissingError: the Whisper model is missing.
         """
-        _check_rate(sample_rate)
-        max_samples = int(self.config.max_seconds * WHISPER_RATE)
-        if self.config.vad:
-            regions = speech_regions(samples, sample_rate)
-            speech_seconds = sum(e - s for s, e in regions) / WHISPER_RATE
-            if speech_seconds < MIN_SPEECH_SECONDS:
-                return Transcript("", self.backend, speech_seconds, 0.0, self.config.language)
-            voiced = gather_speech(samples, regions, max_samples)
-        else:
-            voiced = samples[:max_samples]
-            speech_seconds = len(voiced) / WHISPER_RATE
+        voiced, speech_seconds = voiced_audio(samples, sample_rate, self.config)
+        if voiced is None:
+            return Transcript("", self.backend, speech_seconds, 0.0, self.config.language)
         with self._lock:
             segments, _info = self.model.transcribe(
                 voiced.astype(np.float32, copy=False),
@@ -203,17 +219,9 @@ class Wav2Vec2Transcriber:
         """
         import torch
 
-        _check_rate(sample_rate)
-        max_samples = int(self.config.max_seconds * WHISPER_RATE)
-        if self.config.vad:
-            regions = speech_regions(samples, sample_rate)
-            speech_seconds = sum(e - s for s, e in regions) / WHISPER_RATE
-            if speech_seconds < MIN_SPEECH_SECONDS:
-                return Transcript("", self.backend, speech_seconds, 0.0, self.config.language)
-            voiced = gather_speech(samples, regions, max_samples)
-        else:
-            voiced = samples[:max_samples]
-            speech_seconds = len(voiced) / WHISPER_RATE
+        voiced, speech_seconds = voiced_audio(samples, sample_rate, self.config)
+        if voiced is None:
+            return Transcript("", self.backend, speech_seconds, 0.0, self.config.language)
         window = int(self.window_seconds * WHISPER_RATE)
         texts: list[str] = []
         for start in range(0, len(voiced), window):
