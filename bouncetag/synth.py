@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-STYLES: tuple[str, ...] = ("straight", "swung", "half_time", "four_on_floor", "trap")
+STYLES: tuple[str, ...] = (
+    "straight", "swung", "half_time", "four_on_floor", "trap", "boom_bap"
+)
 SWING_RATIO = 0.62  # where the off-beat note of a swung pair lands, as a fraction of the pair
 DEMO_LYRIC = "Bounce it to the beat, every track is tagged and neat"
 
@@ -143,6 +145,11 @@ def _pattern(style: str, bar: int, rng: np.random.Generator) -> list[tuple[float
         events += [(4, "snare", 0.9), (12, "snare", 0.9)]
         events += [(s, "hat", 0.45 if s % 2 == 0 else 0.25) for s in range(16)]
         events = [(_swing(p, SWING_RATIO), i, g) for p, i, g in events]
+    elif style == "boom_bap":
+        # Slow hip-hop with straight 16th hats: the loop a plain beat tracker reads double.
+        events += [(0, "kick", 1.0), (3, "kick", 0.5), (10, "kick", 0.85)]
+        events += [(4, "snare", 0.95), (12, "snare", 0.95)]
+        events += [(s, "hat", 0.45 if s % 4 == 0 else (0.33 if s % 2 == 0 else 0.22)) for s in range(16)]
     elif style == "half_time":
         events += [(0, "kick", 1.0), (6, "kick", 0.7), (14, "kick", 0.5)]
         events += [(8, "snare", 1.0)]
