@@ -277,18 +277,12 @@ def fit_head(
     Returns:
         The best head (eval mode) and a history dict.
     """
-    import torch
-
-    # The head is tiny: on a busy 2-core box intra-op threads cost ~7x more than they save.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _fit_head(
-            config, x_train, y_train, x_valid, y_valid, epochs=epochs, patience=patience,
-            learning_rate=learning_rate, seed=seed, batch_size=batch_size,
-        )
-    finally:
-        torch.set_num_threads(threads)
+    # torch's thread count is process-wide, so it is left to the caller: inside the daemon a
+    # scheduled retrain shares the process with analysis workers that use torch too.
+    return _fit_head(
+        config, x_train, y_train, x_valid, y_valid, epochs=epochs, patience=patience,
+        learning_rate=learning_rate, seed=seed, batch_size=batch_size,
+    )
 
 
 def _fit_head(
